@@ -49,9 +49,12 @@ type Touch struct {
 	Account int32 // index in creation order (see State.AccountAt)
 	// Slot is the index in Effects.Transfers of the transfer that made the
 	// change, or -1 when a pending transfer expired.
-	Slot    int32
-	Debit   bool // the account was the debit side
-	Balance Balance
+	Slot int32
+	// TransferID is the transfer that made the change, or the pending
+	// transfer that expired.
+	TransferID Uint128
+	Debit      bool // the account was the debit side
+	Balance    Balance
 }
 
 // PendingChange is a change to the life cycle of a pending transfer.
@@ -251,7 +254,7 @@ func (s *State) releasePending(p *Transfer, dr, cr int32, to PendingState, ts ui
 	}
 	s.setPending(p.ID, PendingInfo{State: to})
 	if to == PendingExpired {
-		s.touch(dr, slot, true, ts)
-		s.touch(cr, slot, false, ts)
+		s.touch(dr, slot, p.ID, true, ts)
+		s.touch(cr, slot, p.ID, false, ts)
 	}
 }

@@ -129,7 +129,7 @@ func (s *State) setPending(id Uint128, p PendingInfo) {
 }
 
 // touch records account i's balances after a change at timestamp ts.
-func (s *State) touch(i, slot int32, debit bool, ts uint64) {
-	s.effects.Touches = append(s.effects.Touches, Touch{Account: i, Slot: slot, Debit: debit,
-		Balance: s.accounts[i].balance(ts)})
+func (s *State) touch(i, slot int32, id Uint128, debit bool, ts uint64) {
+	s.effects.Touches = append(s.effects.Touches, Touch{Account: i, Slot: slot, TransferID: id,
+		Debit: debit, Balance: s.accounts[i].balance(ts)})
 }

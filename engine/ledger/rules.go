@@ -278,8 +278,8 @@ func (s *State) applyTransfer(t *Transfer, dr, cr int32, amount, ts uint64) {
 		d.DebitsPosted += amount
 		c.CreditsPosted += amount
 	}
-	s.touch(dr, slot, true, ts)
-	s.touch(cr, slot, false, ts)
+	s.touch(dr, slot, n.ID, true, ts)
+	s.touch(cr, slot, n.ID, false, ts)
 }
 
 // postOrVoid validates and applies a post or void of a pending transfer,
@@ -345,8 +345,8 @@ func (s *State) postOrVoid(t *Transfer, ts, now uint64) (TransferStatus, uint64)
 		d.DebitsPosted += amount
 		c.CreditsPosted += amount
 	}
-	s.touch(dr, slot, true, ts)
-	s.touch(cr, slot, false, ts)
+	s.touch(dr, slot, n.ID, true, ts)
+	s.touch(cr, slot, n.ID, false, ts)
 	return TransferCreated, ts
 }
 

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/conto-ledger/conto/engine/ledger"
+	"github.com/dgraph-io/badger/v4"
+)
+
+// readMeta returns the newest meta record, if any batch was ever applied.
+func (s *Store) readMeta() (meta, bool, error) {
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	item, err := txn.Get(metaKey)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return meta{}, false, nil
+	}
+	if err != nil {
+		return meta{}, false, err
+	}
+	var m meta
+	err = item.Value(func(v []byte) (err error) { m, err = decodeMeta(v); return err })
+	if err == nil && m.Version != item.Version() {
+		err = fmt.Errorf("meta says version %d but is stored at %d", m.Version, item.Version())
+	}
+	return m, err == nil, err
+}
+
+// load rebuilds the in-memory ledger from Badger as of the last complete
+// batch. Anything written at a later version belongs to a batch cut short by
+// a crash and is ignored; re-applying that batch rewrites it identically.
+func (s *Store) load() error {
+	st := ledger.NewState(s.opts.AccountHint, s.opts.TransferHint)
+	m, ok, err := s.readMeta()
+	if err != nil {
+		return fmt.Errorf("read meta: %w", err)
+	}
+	if ok {
+		if err := loadState(s.db, m, st); err != nil {
+			return err
+		}
+	}
+	s.state, s.visible = st, m.Version
+	return nil
+}
+
+func loadState(db *badger.DB, m meta, st *ledger.State) error {
+	txn := db.NewTransactionAt(m.Version, false)
+	defer txn.Discard()
+	var accounts []ledger.Account
+	err := scan(txn, prefixAccount, func(k, v []byte, _ uint64) error {
+		a, err := ledger.DecodeAccount(v)
+		if err == nil && a.ID != idFromKey(k) {
+			err = fmt.Errorf("account key %x holds account %s", k, a.ID)
+		}
+		accounts = append(accounts, a)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load accounts: %w", err)
+	}
+	// Creation order is timestamp order; restore it so the State is the one
+	// that applying the same batches would have built.
+	slices.SortFunc(accounts, func(a, b ledger.Account) int { return cmpU64(a.Timestamp, b.Timestamp) })
+	for _, a := range accounts {
+		st.RestoreAccount(a)
+	}
+	err = scan(txn, prefixBlock, func(k, v []byte, _ uint64) error {
+		ts, err := ledger.DecodeTransfers(v)
+		for _, t := range ts {
+			st.RestoreTransfer(t)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load transfers: %w", err)
+	}
+	err = scan(txn, prefixPending, func(k, v []byte, _ uint64) error {
+		p, err := decodePending(v)
+		st.RestorePending(idFromKey(k), p)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load pending transfers: %w", err)
+	}
+	err = scan(txn, prefixFailed, func(k, v []byte, _ uint64) error {
+		if len(v) != 4 {
+			return fmt.Errorf("failed-id value of %d bytes", len(v))
+		}
+		st.RestoreFailed(idFromKey(k), ledger.TransferStatus(le.Uint32(v)))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load failed ids: %w", err)
+	}
+	st.RestoreClock(m.Version, m.LastTimestamp)
+	return nil
+}
+
+// scan calls fn with the newest visible version of every key under prefix.
+func scan(txn *badger.Txn, prefix byte, fn func(k, v []byte, version uint64) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte{prefix}
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		k := item.Key()
+		err := item.Value(func(v []byte) error { return fn(k, v, item.Version()) })
+		if err != nil {
+			return fmt.Errorf("key %x@%d: %w", k, item.Version(), err)
+		}
+	}
+	return nil
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,284 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/conto-ledger/conto/engine/ledger"
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Query limits (SPEC §3).
+const (
+	DefaultQueryLimit = 100
+	MaxQueryLimit     = ledger.MaxBatchEvents
+)
+
+// ErrBadFilter rejects a statement query whose filter makes no sense.
+var ErrBadFilter = errors.New("bad filter")
+
+// Filter selects entries of an account's statement (SPEC §3,
+// GET /v1/accounts/{id}/transfers and /balances).
+type Filter struct {
+	TimestampMin uint64 // inclusive; 0: no lower bound
+	TimestampMax uint64 // inclusive; 0: no upper bound
+	Limit        int    // 1..MaxQueryLimit; 0 means DefaultQueryLimit
+	// Debits and Credits select the side the account was on; neither set
+	// means both.
+	Debits, Credits bool
+	Reversed        bool // newest first
+}
+
+func (f *Filter) normalise() error {
+	if f.Limit == 0 {
+		f.Limit = DefaultQueryLimit
+	}
+	if f.Limit < 0 || f.Limit > MaxQueryLimit {
+		return fmt.Errorf("limit %d is not in 1..%d: %w", f.Limit, MaxQueryLimit, ErrBadFilter)
+	}
+	if f.TimestampMax == 0 {
+		f.TimestampMax = ^uint64(0)
+	}
+	if f.TimestampMin > f.TimestampMax {
+		return fmt.Errorf("timestamp_min %d is after timestamp_max %d: %w", f.TimestampMin, f.TimestampMax, ErrBadFilter)
+	}
+	if !f.Debits && !f.Credits {
+		f.Debits, f.Credits = true, true
+	}
+	return nil
+}
+
+func (f *Filter) matches(e *statementEntry) bool {
+	if e.Timestamp < f.TimestampMin || e.Timestamp > f.TimestampMax {
+		return false
+	}
+	if e.Flags&entryDebit != 0 {
+		return f.Debits
+	}
+	return f.Credits
+}
+
+// Account returns the current state of an account from memory.
+func (s *Store) Account(id ledger.Uint128) (ledger.Account, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.Account(id)
+}
+
+// Transfer returns a transfer by id from memory.
+func (s *Store) Transfer(id ledger.Uint128) (ledger.Transfer, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.Transfer(id)
+}
+
+// Pending returns the life cycle of a pending transfer.
+func (s *Store) Pending(id ledger.Uint128) (ledger.PendingInfo, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.state.Pending(id)
+}
+
+// NextExpiry is the engine time of the next pending expiry (0: none).
+func (s *Store) NextExpiry() uint64 {
+	s.mu.Lock() // NextExpiry drops stale heap entries
+	defer s.mu.Unlock()
+	return s.state.NextExpiry()
+}
+
+// readTxn opens a read-only Badger transaction as of version (capped at the
+// visible version) and returns the version it reads at.
+func (s *Store) readTxn(version uint64) (*badger.Txn, uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return nil, 0, ErrClosed
+	}
+	v := min(version, s.visible)
+	return s.db.NewTransactionAt(v, false), v, nil
+}
+
+// AccountAt reads an account as of a version: its state after the last batch
+// with version ≤ version that changed it. Versions above the last applied one
+// read the current state.
+func (s *Store) AccountAt(id ledger.Uint128, version uint64) (ledger.Account, bool, error) {
+	txn, _, err := s.readTxn(version)
+	if err != nil {
+		return ledger.Account{}, false, err
+	}
+	defer txn.Discard()
+	item, err := txn.Get(idKey(prefixAccount, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ledger.Account{}, false, nil
+	}
+	if err != nil {
+		return ledger.Account{}, false, fmt.Errorf("store: read account %s at %d: %w", id, version, err)
+	}
+	var a ledger.Account
+	err = item.Value(func(v []byte) (err error) { a, err = ledger.DecodeAccount(v); return err })
+	if err != nil {
+		return ledger.Account{}, false, fmt.Errorf("store: decode account %s at %d: %w", id, item.Version(), err)
+	}
+	return a, true, nil
+}
+
+// VersionAt maps engine time to a version: the last batch whose timestamps
+// are all ≤ t. It answers false when no batch is that old.
+func (s *Store) VersionAt(t uint64) (uint64, bool, error) {
+	txn, _, err := s.readTxn(^uint64(0))
+	if err != nil {
+		return 0, false, err
+	}
+	defer txn.Discard()
+	opts := badger.DefaultIteratorOptions
+	opts.Reverse, opts.PrefetchValues = true, false
+	opts.Prefix = []byte{prefixTime}
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	it.Seek(u64Key(prefixTime, t))
+	if !it.Valid() {
+		return 0, false, nil
+	}
+	var v uint64
+	err = it.Item().Value(func(b []byte) error {
+		if len(b) != 8 {
+			return fmt.Errorf("time index value of %d bytes", len(b))
+		}
+		v = be.Uint64(b)
+		return nil
+	})
+	return v, err == nil, err
+}
+
+// AccountAtTime reads an account as of engine time t (ns since the epoch).
+func (s *Store) AccountAtTime(id ledger.Uint128, t uint64) (ledger.Account, bool, error) {
+	v, ok, err := s.VersionAt(t)
+	if err != nil || !ok {
+		return ledger.Account{}, false, err
+	}
+	return s.AccountAt(id, v)
+}
+
+// AccountTransfers returns the account's transfers selected by f, ordered by
+// timestamp (the mini statement).
+func (s *Store) AccountTransfers(id ledger.Uint128, f Filter) ([]ledger.Transfer, error) {
+	entries, err := s.statement(id, f, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ledger.Transfer, 0, len(entries))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range entries {
+		t, ok := s.state.Transfer(e.TransferID)
+		if !ok {
+			return nil, fmt.Errorf("store: statement of %s names missing transfer %s", id, e.TransferID)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// AccountBalances returns the balances of a history account after each
+// change selected by f. Accounts without the history flag have none.
+func (s *Store) AccountBalances(id ledger.Uint128, f Filter) ([]ledger.Balance, error) {
+	a, ok := s.Account(id)
+	if !ok || a.Flags&ledger.AccountHistory == 0 {
+		return []ledger.Balance{}, nil
+	}
+	entries, err := s.statement(id, f, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ledger.Balance, len(entries))
+	for i := range entries {
+		out[i] = entries[i].Balance
+	}
+	return out, nil
+}
+
+// statement walks the versions of the account's key, newest first, and
+// returns the entries f selects in the order f asks for. Transfers omit
+// expiry entries; balances include them. Memory is bounded by f.Limit.
+func (s *Store) statement(id ledger.Uint128, f Filter, withExpiries bool) ([]statementEntry, error) {
+	if err := f.normalise(); err != nil {
+		return nil, err
+	}
+	txn, _, err := s.readTxn(^uint64(0))
+	if err != nil {
+		return nil, err
+	}
+	defer txn.Discard()
+	opts := badger.DefaultIteratorOptions
+	opts.AllVersions = true
+	opts.Prefix = idKey(prefixAccount, id)
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	// Newest first: keep the first Limit matches. Oldest first: keep the last
+	// Limit matches seen on the way down, in a ring.
+	var picked []statementEntry
+	ring := newEntryRing(f.Limit)
+	for it.Rewind(); it.Valid(); it.Next() {
+		var entries []statementEntry
+		err := it.Item().Value(func(v []byte) (err error) { _, entries, err = decodeAccountValue(v); return err })
+		if err != nil {
+			return nil, fmt.Errorf("store: statement of %s at %d: %w", id, it.Item().Version(), err)
+		}
+		for i := len(entries) - 1; i >= 0; i-- {
+			e := &entries[i]
+			if !f.matches(e) || (!withExpiries && e.Flags&entryExpiry != 0) {
+				continue
+			}
+			if f.Reversed {
+				picked = append(picked, *e)
+				if len(picked) == f.Limit {
+					return picked, nil
+				}
+			} else {
+				ring.push(*e)
+			}
+		}
+		if len(entries) > 0 && entries[0].Timestamp < f.TimestampMin {
+			break // every older version is older still
+		}
+	}
+	if f.Reversed {
+		return picked, nil
+	}
+	return ring.ascending(), nil
+}
+
+// entryRing keeps the last n entries pushed, which, walking down from the
+// newest, are the n oldest.
+type entryRing struct {
+	buf  []statementEntry
+	next int
+	full bool
+}
+
+func newEntryRing(n int) *entryRing { return &entryRing{buf: make([]statementEntry, 0, n)} }
+
+func (r *entryRing) push(e statementEntry) {
+	if len(r.buf) < cap(r.buf) {
+		r.buf = append(r.buf, e)
+		return
+	}
+	r.buf[r.next] = e
+	r.next = (r.next + 1) % len(r.buf)
+	r.full = true
+}
+
+// ascending returns the kept entries oldest first. They were pushed newest
+// first, so the oldest is the one pushed last.
+func (r *entryRing) ascending() []statementEntry {
+	out := make([]statementEntry, 0, len(r.buf))
+	n := len(r.buf)
+	last := n - 1
+	if r.full {
+		last = (r.next - 1 + n) % n
+	}
+	for i := 0; i < n; i++ {
+		out = append(out, r.buf[(last-i+n)%n])
+	}
+	return out
+}
