@@ -229,7 +229,8 @@ func (s *State) expire(now, cursor uint64) uint64 {
 			break
 		}
 		heap.Pop(&s.expiry)
-		p := s.transfers[e.id]
+		tp, _ := s.transfers.get(e.id)
+		p := *tp
 		dr, cr := s.accountIndex[p.DebitAccountID], s.accountIndex[p.CreditAccountID]
 		s.releasePending(&p, dr, cr, PendingExpired, cursor, -1)
 		cursor++

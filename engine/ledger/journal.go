@@ -9,7 +9,6 @@ type undoKind uint8
 const (
 	undoAccountUpdate undoKind = iota + 1
 	undoAccountCreate
-	undoTransferCreate
 	undoPending
 )
 
@@ -25,6 +24,7 @@ type undoEntry struct {
 // savepoint is where a linked chain started: lengths to truncate back to.
 type savepoint struct {
 	undo, transfers, touches, changed, pending int
+	table                                      tableMark
 }
 
 func (s *State) openSavepoint() savepoint {
@@ -32,7 +32,7 @@ func (s *State) openSavepoint() savepoint {
 	s.undo = s.undo[:0]
 	e := &s.effects
 	return savepoint{undo: 0, transfers: len(e.Transfers), touches: len(e.Touches),
-		changed: len(e.Changed), pending: len(e.Pending)}
+		changed: len(e.Changed), pending: len(e.Pending), table: s.transfers.mark()}
 }
 
 func (s *State) closeSavepoint() {
@@ -52,8 +52,6 @@ func (s *State) rollback(sp savepoint) {
 			delete(s.accountIndex, u.id)
 			s.accounts = s.accounts[:u.index]
 			s.touchedAt = s.touchedAt[:u.index]
-		case undoTransferCreate:
-			delete(s.transfers, u.id)
 		case undoPending:
 			if u.hadPend {
 				s.pending[u.id] = u.pending
@@ -63,6 +61,7 @@ func (s *State) rollback(sp savepoint) {
 		}
 	}
 	s.undo = s.undo[:sp.undo]
+	s.transfers.truncate(sp.table)
 	e := &s.effects
 	for _, i := range e.Changed[sp.changed:] {
 		if int(i) < len(s.touchedAt) {
@@ -110,10 +109,7 @@ func (s *State) insertAccount(a *Account) {
 
 // insertTransfer stores a new transfer and returns its slot in the batch.
 func (s *State) insertTransfer(t *Transfer) int32 {
-	if s.recording {
-		s.undo = append(s.undo, undoEntry{kind: undoTransferCreate, id: t.ID})
-	}
-	s.transfers[t.ID] = *t
+	s.transfers.insert(t) // a chain's inserts are undone by truncation
 	s.effects.Transfers = append(s.effects.Transfers, *t)
 	return int32(len(s.effects.Transfers) - 1)
 }

@@ -137,8 +137,8 @@ func (s *State) createTransfer(t *Transfer, ts, now uint64) (TransferStatus, uin
 	case t.ID.IsMax():
 		return TransferIDMustNotBeIntMax, 0
 	}
-	if e, ok := s.transfers[t.ID]; ok {
-		return transferExists(t, &e), e.Timestamp
+	if e, ok := s.transfers.get(t.ID); ok {
+		return transferExists(t, e), e.Timestamp
 	}
 	if _, ok := s.failed[t.ID]; ok {
 		return TransferIDAlreadyFailed, 0
@@ -285,10 +285,11 @@ func (s *State) applyTransfer(t *Transfer, dr, cr int32, amount, ts uint64) {
 // postOrVoid validates and applies a post or void of a pending transfer,
 // statuses 38 to 54.
 func (s *State) postOrVoid(t *Transfer, ts, now uint64) (TransferStatus, uint64) {
-	p, ok := s.transfers[t.PendingID]
+	pp, ok := s.transfers.get(t.PendingID)
 	if !ok {
 		return TransferPendingTransferNotFound, 0
 	}
+	p := *pp
 	isVoid := t.Flags&TransferVoidPendingTransfer != 0
 	amount := t.Amount
 	if isVoid && amount == 0 || !isVoid && amount == AmountMax {

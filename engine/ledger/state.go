@@ -49,7 +49,7 @@ type State struct {
 	accountIndex map[Uint128]int32
 	// accounts is in creation order, so iteration is deterministic.
 	accounts  []Account
-	transfers map[Uint128]Transfer
+	transfers transferTable
 	pending   map[Uint128]PendingInfo
 	failed    map[Uint128]TransferStatus
 	expiry    expiryHeap
@@ -70,7 +70,7 @@ func NewState(accountHint, transferHint int) *State {
 	return &State{
 		accountIndex: make(map[Uint128]int32, accountHint),
 		accounts:     make([]Account, 0, accountHint),
-		transfers:    make(map[Uint128]Transfer, transferHint),
+		transfers:    newTransferTable(transferHint),
 		pending:      make(map[Uint128]PendingInfo),
 		failed:       make(map[Uint128]TransferStatus),
 	}
@@ -104,12 +104,14 @@ func (s *State) Accounts(fn func(*Account) bool) {
 func (s *State) AccountCount() int { return len(s.accounts) }
 
 // TransferCount is the number of transfers.
-func (s *State) TransferCount() int { return len(s.transfers) }
+func (s *State) TransferCount() int { return s.transfers.len() }
 
 // Transfer returns the transfer with the given id.
 func (s *State) Transfer(id Uint128) (Transfer, bool) {
-	t, ok := s.transfers[id]
-	return t, ok
+	if t, ok := s.transfers.get(id); ok {
+		return *t, true
+	}
+	return Transfer{}, false
 }
 
 // Pending returns the life-cycle state of a pending transfer.
@@ -152,14 +154,15 @@ func (s *State) RestoreAccount(a Account) {
 	s.touchedAt = append(s.touchedAt, 0)
 }
 
-// RestoreTransfer adds a stored transfer.
-func (s *State) RestoreTransfer(t Transfer) { s.transfers[t.ID] = t }
+// RestoreTransfer adds a stored transfer. Transfers must be restored in
+// creation order, and each once.
+func (s *State) RestoreTransfer(t Transfer) { s.transfers.insert(&t) }
 
 // RestorePending sets the life cycle of a stored pending transfer.
 func (s *State) RestorePending(id Uint128, p PendingInfo) {
 	s.pending[id] = p
 	if p.State == PendingActive && p.ExpiresAt != 0 {
-		t := s.transfers[id]
+		t, _ := s.transfers.get(id)
 		heap.Push(&s.expiry, expiryEntry{expiresAt: p.ExpiresAt, timestamp: t.Timestamp, id: id})
 	}
 }
