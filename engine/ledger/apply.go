@@ -41,7 +41,12 @@ type Batch struct {
 var (
 	ErrVersionNotIncreasing = errors.New("batch version must be greater than the last applied version")
 	ErrBatchKind            = errors.New("batch kind does not match its events")
+	ErrTimeOutOfRange       = fmt.Errorf("batch time would push timestamps past %d ns", MaxTimestamp)
 )
+
+// MaxTimestamp is the largest timestamp the engine assigns: the largest
+// int64, so every timestamp is a valid time.Time (until the year 2262).
+const MaxTimestamp = 1<<63 - 1
 
 // Touch records one change to an account's balances, in apply order. The
 // store turns touches into the account's statement and balance history.
@@ -131,6 +136,10 @@ func (s *State) checkBatch(b *Batch, room int) error {
 	}
 	if n > MaxBatchEvents {
 		return fmt.Errorf("%d events: %w", n, ErrBatchTooBig)
+	}
+	// Each event and each expiry takes one timestamp after the start.
+	if start := max(b.Time, s.lastTimestamp+1); start > MaxTimestamp-uint64(n+MaxExpiriesPerBatch) {
+		return fmt.Errorf("time %d: %w", b.Time, ErrTimeOutOfRange)
 	}
 	if room < n {
 		return fmt.Errorf("results has room for %d of %d events", room, n)

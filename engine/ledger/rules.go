@@ -26,7 +26,10 @@ func (s *State) createAccount(a *Account, ts uint64) (AccountStatus, uint64) {
 	}
 	if i, ok := s.accountIndex[a.ID]; ok {
 		e := &s.accounts[i]
-		return accountExists(a, e), e.Timestamp
+		if st := accountExists(a, e); st != AccountExists {
+			return st, 0
+		}
+		return AccountExists, e.Timestamp
 	}
 	switch {
 	case a.Flags&AccountDebitsMustNotExceedCredits != 0 && a.Flags&AccountCreditsMustNotExceedDebits != 0:
@@ -138,7 +141,10 @@ func (s *State) createTransfer(t *Transfer, ts, now uint64) (TransferStatus, uin
 		return TransferIDMustNotBeIntMax, 0
 	}
 	if e, ok := s.transfers.get(t.ID); ok {
-		return transferExists(t, e), e.Timestamp
+		if st := transferExists(t, e); st != TransferExists {
+			return st, 0
+		}
+		return TransferExists, e.Timestamp
 	}
 	if _, ok := s.failed[t.ID]; ok {
 		return TransferIDAlreadyFailed, 0
@@ -247,9 +253,10 @@ func checkBalances(t *Transfer, d, c *Account, amount, ts uint64) TransferStatus
 	return TransferCreated
 }
 
+// timeoutOverflows reports a pending transfer that would expire after the
+// last timestamp the engine can reach (MaxTimestamp).
 func timeoutOverflows(ts uint64, timeout uint32) bool {
-	hi, lo := bits.Mul64(uint64(timeout), 1e9)
-	return hi != 0 || overflows(ts, lo)
+	return uint64(timeout)*1e9 > MaxTimestamp-ts // timeout·1e9 < 2^62: no overflow
 }
 
 // applyTransfer creates a checked transfer that moves amount.
