@@ -91,6 +91,12 @@ func (s *State) Account(id Uint128) (Account, bool) {
 	return s.accounts[i], true
 }
 
+// AccountIndex returns the account's index in creation order.
+func (s *State) AccountIndex(id Uint128) (int32, bool) {
+	i, ok := s.accountIndex[id]
+	return i, ok
+}
+
 // Accounts calls fn for every account in creation order until fn returns false.
 func (s *State) Accounts(fn func(*Account) bool) {
 	for i := range s.accounts {

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/dgraph-io/badger/v4"
@@ -81,8 +82,15 @@ func (s *Store) persist(eff *ledger.Effects, withMeta bool) error {
 			return err
 		}
 	}
-	if err := s.persistAccounts(eff, set); err != nil {
+	if err := s.persistDelta(eff, set); err != nil {
 		return err
+	}
+	s.noteVersions(eff)
+	checkpoint := s.index.due(v)
+	if checkpoint {
+		if err := s.writeIndex(set); err != nil {
+			return err
+		}
 	}
 	for _, p := range eff.Pending {
 		if err := set(idKey(prefixPending, p.ID), pendingValue(p.Info)); err != nil {
@@ -104,42 +112,82 @@ func (s *Store) persist(eff *ledger.Effects, withMeta bool) error {
 		}
 	}
 	if withMeta {
-		if err := set(metaKey, meta{Version: v, LastTimestamp: eff.LastTimestamp}.encode()); err != nil {
+		m := meta{Version: v, LastTimestamp: eff.LastTimestamp, IndexedThrough: s.index.through}
+		if checkpoint {
+			m.IndexedThrough = v
+		}
+		if err := set(metaKey, m.encode()); err != nil {
 			return err
 		}
 	}
-	return wb.Flush()
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	if checkpoint {
+		s.mu.Lock()
+		s.index.reset(v)
+		s.mu.Unlock()
+	}
+	return nil
 }
 
-// persistAccounts writes one 'a' value per changed account: its record and
-// the statement entries this batch added, grouped from the touches.
-func (s *Store) persistAccounts(eff *ledger.Effects, set func(k, v []byte) error) error {
-	if len(eff.Changed) == 0 {
+// persistDelta writes the batch's delta block: every changed account's
+// record and the statement entries this batch added to it, grouped from the
+// touches, behind a directory sorted by id.
+func (s *Store) persistDelta(eff *ledger.Effects, set func(k, v []byte) error) error {
+	n := len(eff.Changed)
+	if n == 0 {
 		return nil
 	}
 	// ordinal[account index] = position in Changed + 1 (0: unchanged).
-	if n := s.state.AccountCount(); len(s.ordinal) < n {
-		s.ordinal = append(s.ordinal, make([]int32, n-len(s.ordinal))...)
+	if c := s.state.AccountCount(); len(s.ordinal) < c {
+		s.ordinal = append(s.ordinal, make([]int32, c-len(s.ordinal))...)
 	}
-	counts := make([]int, len(eff.Changed))
 	for i, ai := range eff.Changed {
 		s.ordinal[ai] = int32(i + 1)
 	}
+	defer func() {
+		for _, ai := range eff.Changed {
+			s.ordinal[ai] = 0
+		}
+	}()
+	counts := make([]int, n)
 	for i := range eff.Touches {
 		counts[s.ordinal[eff.Touches[i].Account]-1]++
 	}
-	values := make([][]byte, len(eff.Changed))
+	// order lists positions in Changed by account id; sorting the ids with
+	// them keeps the comparisons in one contiguous slice.
+	type idPos struct {
+		id  ledger.Uint128
+		pos int
+	}
+	order := make([]idPos, n)
+	size := 4 + n*deltaDirRow
 	for i, ai := range eff.Changed {
 		a := s.state.AccountAt(ai)
-		val := s.arena.alloc(ledger.RecordSize + 4 + counts[i]*entrySize(a))
-		ledger.EncodeAccount(val, a)
-		le.PutUint32(val[ledger.RecordSize:], uint32(counts[i]))
-		values[i] = val[:ledger.RecordSize+4] // grows as entries are filled in
+		order[i] = idPos{a.ID, i}
+		size += ledger.RecordSize + counts[i]*entrySize(a)
+	}
+	slices.SortFunc(order, func(x, y idPos) int { return cmpU128(x.id, y.id) })
+	block := s.arena.alloc(size)
+	le.PutUint32(block, uint32(n))
+	cursor := make([]int, n) // where the next entry of each account goes
+	off := 4 + n*deltaDirRow
+	for row, o := range order {
+		ci := o.pos
+		a := s.state.AccountAt(eff.Changed[ci])
+		r := block[4+row*deltaDirRow:]
+		le.PutUint64(r, a.ID.Lo)
+		le.PutUint64(r[8:], a.ID.Hi)
+		le.PutUint32(r[16:], uint32(off))
+		le.PutUint32(r[20:], uint32(counts[ci]))
+		ledger.EncodeAccount(block[off:], a)
+		cursor[ci] = off + ledger.RecordSize
+		off += ledger.RecordSize + counts[ci]*entrySize(a)
 	}
 	for i := range eff.Touches {
 		t := &eff.Touches[i]
-		o := s.ordinal[t.Account] - 1
-		a := s.state.AccountAt(t.Account)
+		ci := s.ordinal[t.Account] - 1
 		e := statementEntry{Timestamp: t.Balance.Timestamp, TransferID: t.TransferID, Balance: t.Balance}
 		if t.Debit {
 			e.Flags |= entryDebit
@@ -147,18 +195,18 @@ func (s *Store) persistAccounts(eff *ledger.Effects, set func(k, v []byte) error
 		if t.Slot < 0 {
 			e.Flags |= entryExpiry
 		}
-		size := entrySize(a)
-		val := values[o]
-		values[o] = val[:len(val)+size]
-		putEntry(values[o][len(val):], &e, size == entryWithBalance)
+		withBalance := entrySize(s.state.AccountAt(t.Account)) == entryWithBalance
+		putEntry(block[cursor[ci]:], &e, withBalance)
+		cursor[ci] += entrySize(s.state.AccountAt(t.Account))
 	}
-	for i, ai := range eff.Changed {
-		s.ordinal[ai] = 0
-		if err := set(idKey(prefixAccount, s.state.AccountAt(ai).ID), values[i]); err != nil {
-			return err
-		}
+	return set(u64Key(prefixDelta, eff.Version), block)
+}
+
+func cmpU128(a, b ledger.Uint128) int {
+	if c := cmpU64(a.Hi, b.Hi); c != 0 {
+		return c
 	}
-	return nil
+	return cmpU64(a.Lo, b.Lo)
 }
 
 // arena hands out byte slices for one batch's values, so a batch of

@@ -15,6 +15,8 @@ const (
 	prefixTime    = 't'
 	prefixPending = 'p'
 	prefixFailed  = 'f'
+	prefixDelta   = 'D'
+	prefixIndex   = 'x'
 )
 
 var be = binary.BigEndian
@@ -40,18 +42,33 @@ func u64Key(prefix byte, v uint64) []byte {
 	return k
 }
 
+// indexKey is 'x' id first-version: the versions, from first-version on,
+// at which the account changed, as written at one index checkpoint.
+func indexKey(id ledger.Uint128, first uint64) []byte {
+	k := make([]byte, 25)
+	k[0] = prefixIndex
+	be.PutUint64(k[1:], id.Hi)
+	be.PutUint64(k[9:], id.Lo)
+	be.PutUint64(k[17:], first)
+	return k
+}
+
 // meta is the value of the meta key.
 type meta struct {
 	Version       uint64
 	LastTimestamp uint64
+	// IndexedThrough is the version of the last index checkpoint: account
+	// versions after it are only in the delta blocks.
+	IndexedThrough uint64
 }
 
-const metaSize = 16
+const metaSize = 24
 
 func (m meta) encode() []byte {
 	b := make([]byte, metaSize)
 	le.PutUint64(b, m.Version)
 	le.PutUint64(b[8:], m.LastTimestamp)
+	le.PutUint64(b[16:], m.IndexedThrough)
 	return b
 }
 
@@ -59,16 +76,15 @@ func decodeMeta(b []byte) (meta, error) {
 	if len(b) != metaSize {
 		return meta{}, fmt.Errorf("meta value of %d bytes, want %d", len(b), metaSize)
 	}
-	return meta{Version: le.Uint64(b), LastTimestamp: le.Uint64(b[8:])}, nil
+	return meta{Version: le.Uint64(b), LastTimestamp: le.Uint64(b[8:]), IndexedThrough: le.Uint64(b[16:])}, nil
 }
 
 var le = binary.LittleEndian
 
-// Statement entries follow the account record in an 'a' value:
+// Statement entries follow an account's record in a delta block:
 //
-//	count u32, then count entries of
-//	  timestamp u64 · transfer id u128 · flags u32 · reserved u32
-//	  [debits_pending, debits_posted, credits_pending, credits_posted u64: history accounts only]
+//	timestamp u64 · transfer id u128 · flags u32 · reserved u32
+//	[debits_pending, debits_posted, credits_pending, credits_posted u64: history accounts only]
 //
 // An expiry entry names the pending transfer that expired.
 const (
@@ -108,24 +124,78 @@ func putEntry(b []byte, e *statementEntry, withBalance bool) {
 	}
 }
 
-// decodeAccountValue splits an 'a' value into the account and its entries.
-func decodeAccountValue(v []byte) (ledger.Account, []statementEntry, error) {
-	if len(v) < ledger.RecordSize+4 {
-		return ledger.Account{}, nil, fmt.Errorf("account value of %d bytes is too short", len(v))
+// A delta block ('D' version) holds every account the batch changed:
+//
+//	count u32
+//	count directory rows, sorted by id: id u128 · offset u32 · entries u32
+//	bodies: the account record (128 bytes), then its entries
+//
+// offset is from the start of the block.
+const deltaDirRow = 24
+
+// deltaLookup finds an account in a delta block by binary search.
+func deltaLookup(block []byte, id ledger.Uint128) (ledger.Account, []byte, bool, error) {
+	n, err := deltaRows(block)
+	if err != nil {
+		return ledger.Account{}, nil, false, err
 	}
-	a, err := ledger.DecodeAccount(v)
+	lo, hi := 0, n
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if rowID(block, mid).Less(id) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == n || rowID(block, lo) != id {
+		return ledger.Account{}, nil, false, nil
+	}
+	a, entries, err := deltaBody(block, lo)
+	return a, entries, err == nil, err
+}
+
+// deltaRows returns the number of accounts in a delta block.
+func deltaRows(block []byte) (int, error) {
+	if len(block) < 4 {
+		return 0, fmt.Errorf("delta block of %d bytes", len(block))
+	}
+	n := int(le.Uint32(block))
+	if len(block) < 4+n*deltaDirRow {
+		return 0, fmt.Errorf("delta block of %d bytes for %d accounts", len(block), n)
+	}
+	return n, nil
+}
+
+func rowID(block []byte, i int) ledger.Uint128 {
+	r := block[4+i*deltaDirRow:]
+	return ledger.Uint128{Lo: le.Uint64(r), Hi: le.Uint64(r[8:])}
+}
+
+// deltaBody returns row i's account and its raw entries.
+func deltaBody(block []byte, i int) (ledger.Account, []byte, error) {
+	r := block[4+i*deltaDirRow:]
+	off, count := int(le.Uint32(r[16:])), int(le.Uint32(r[20:]))
+	if off < 0 || off+ledger.RecordSize > len(block) {
+		return ledger.Account{}, nil, fmt.Errorf("delta row %d: offset %d out of range", i, off)
+	}
+	a, err := ledger.DecodeAccount(block[off:])
 	if err != nil {
 		return ledger.Account{}, nil, err
 	}
-	n := int(le.Uint32(v[ledger.RecordSize:]))
-	size := entrySize(&a)
-	body := v[ledger.RecordSize+4:]
-	if len(body) != n*size {
-		return ledger.Account{}, nil, fmt.Errorf("account %s: %d entries in %d bytes", a.ID, n, len(body))
+	end := off + ledger.RecordSize + count*entrySize(&a)
+	if end > len(block) {
+		return ledger.Account{}, nil, fmt.Errorf("delta row %d: %d entries overrun the block", i, count)
 	}
-	entries := make([]statementEntry, n)
+	return a, block[off+ledger.RecordSize : end], nil
+}
+
+// decodeEntries decodes raw statement entries of an account.
+func decodeEntries(a *ledger.Account, raw []byte) []statementEntry {
+	size := entrySize(a)
+	entries := make([]statementEntry, len(raw)/size)
 	for i := range entries {
-		b := body[i*size:]
+		b := raw[i*size:]
 		e := &entries[i]
 		e.Timestamp = le.Uint64(b)
 		e.TransferID = ledger.Uint128{Lo: le.Uint64(b[8:]), Hi: le.Uint64(b[16:])}
@@ -135,7 +205,27 @@ func decodeAccountValue(v []byte) (ledger.Account, []statementEntry, error) {
 				DebitsPosted: le.Uint64(b[40:]), CreditsPending: le.Uint64(b[48:]), CreditsPosted: le.Uint64(b[56:])}
 		}
 	}
-	return a, entries, nil
+	return entries
+}
+
+// encodeVersions and decodeVersions code an index value: versions, u64 LE.
+func encodeVersions(vs []uint64) []byte {
+	b := make([]byte, 8*len(vs))
+	for i, v := range vs {
+		le.PutUint64(b[8*i:], v)
+	}
+	return b
+}
+
+func decodeVersions(b []byte) ([]uint64, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("index value of %d bytes", len(b))
+	}
+	vs := make([]uint64, len(b)/8)
+	for i := range vs {
+		vs[i] = le.Uint64(b[8*i:])
+	}
+	return vs, nil
 }
 
 // pendingValue encodes a pending transfer's life cycle: state u8, expires_at u64.

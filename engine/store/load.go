@@ -38,35 +38,35 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("read meta: %w", err)
 	}
+	index := versionIndex{every: s.opts.indexEvery}
 	if ok {
-		if err := loadState(s.db, m, st); err != nil {
+		if err := loadState(s.db, m, st, &index); err != nil {
 			return err
 		}
 	}
-	s.state, s.visible = st, m.Version
+	s.state, s.visible, s.index = st, m.Version, index
 	return nil
 }
 
-func loadState(db *badger.DB, m meta, st *ledger.State) error {
+func loadState(db *badger.DB, m meta, st *ledger.State, index *versionIndex) error {
 	txn := db.NewTransactionAt(m.Version, false)
 	defer txn.Discard()
-	var accounts []ledger.Account
-	err := scan(txn, prefixAccount, func(k, v []byte, _ uint64) error {
-		a, err := ledger.DecodeAccount(v)
-		if err == nil && a.ID != idFromKey(k) {
-			err = fmt.Errorf("account key %x holds account %s", k, a.ID)
-		}
-		accounts = append(accounts, a)
-		return err
-	})
+	accounts, recent, err := loadAccounts(txn, m)
 	if err != nil {
-		return fmt.Errorf("load accounts: %w", err)
+		return err
 	}
 	// Creation order is timestamp order; restore it so the State is the one
 	// that applying the same batches would have built.
 	slices.SortFunc(accounts, func(a, b ledger.Account) int { return cmpU64(a.Timestamp, b.Timestamp) })
 	for _, a := range accounts {
 		st.RestoreAccount(a)
+	}
+	index.through = m.IndexedThrough
+	for _, a := range accounts {
+		i, _ := st.AccountIndex(a.ID)
+		for _, v := range recent[a.ID] {
+			index.add(i, v)
+		}
 	}
 	err = scan(txn, prefixBlock, func(k, v []byte, _ uint64) error {
 		ts, err := ledger.DecodeTransfers(v)
@@ -98,6 +98,55 @@ func loadState(db *badger.DB, m meta, st *ledger.State) error {
 	}
 	st.RestoreClock(m.Version, m.LastTimestamp)
 	return nil
+}
+
+// loadAccounts reads every account's record as of the last index
+// checkpoint, then replays the delta blocks after it, which also gives the
+// versions the in-memory index must hold again.
+func loadAccounts(txn *badger.Txn, m meta) ([]ledger.Account, map[ledger.Uint128][]uint64, error) {
+	byID := map[ledger.Uint128]ledger.Account{}
+	err := scan(txn, prefixAccount, func(k, v []byte, _ uint64) error {
+		a, err := ledger.DecodeAccount(v)
+		if err == nil && (len(k) != 17 || a.ID != idFromKey(k)) {
+			err = fmt.Errorf("account key %x holds account %s", k, a.ID)
+		}
+		byID[a.ID] = a
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load accounts: %w", err)
+	}
+	recent := map[ledger.Uint128][]uint64{}
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte{prefixDelta}
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(u64Key(prefixDelta, m.IndexedThrough+1)); it.Valid(); it.Next() {
+		v := be.Uint64(it.Item().Key()[1:])
+		err := it.Item().Value(func(block []byte) error {
+			n, err := deltaRows(block)
+			if err != nil {
+				return err
+			}
+			for row := 0; row < n; row++ {
+				a, _, err := deltaBody(block, row)
+				if err != nil {
+					return err
+				}
+				byID[a.ID] = a
+				recent[a.ID] = append(recent[a.ID], v)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("load delta block %d: %w", v, err)
+		}
+	}
+	accounts := make([]ledger.Account, 0, len(byID))
+	for _, a := range byID {
+		accounts = append(accounts, a)
+	}
+	return accounts, recent, nil
 }
 
 // scan calls fn with the newest visible version of every key under prefix.

@@ -76,8 +76,10 @@ func genTransfer(t *rapid.T, nAccounts uint64) ledger.Transfer {
 func TestPropertyStores(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		batches := genBatches(rt)
+		// Small intervals put index checkpoints between, on and after batches.
+		every := rapid.Uint64Range(1, 70).Draw(rt, "indexEvery")
 		dirA, dirB := t.TempDir(), t.TempDir()
-		a, b := openStore(t, dirA), openStore(t, dirB)
+		a, b := openStoreEvery(t, dirA, every), openStoreEvery(t, dirB, every)
 		defer b.Close()
 		seen := map[uint64][]ledger.Account{} // version → every account then
 		for _, batch := range batches {
@@ -111,7 +113,7 @@ func TestPropertyStores(t *testing.T) {
 			}
 		}
 		a.Close()
-		a = openStore(t, dirA)
+		a = openStoreEvery(t, dirA, every)
 		defer a.Close()
 		if d, _ := a.Digest(); d != da {
 			rt.Fatal("restart changed the data")

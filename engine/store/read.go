@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/dgraph-io/badger/v4"
@@ -86,46 +87,87 @@ func (s *Store) NextExpiry() uint64 {
 	return s.state.NextExpiry()
 }
 
-// readTxn opens a read-only Badger transaction as of version (capped at the
-// visible version) and returns the version it reads at.
-func (s *Store) readTxn(version uint64) (*badger.Txn, uint64, error) {
+// readTxn opens a read-only Badger transaction at the visible version.
+func (s *Store) readTxn() (*badger.Txn, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
-		return nil, 0, ErrClosed
+		return nil, ErrClosed
 	}
-	v := min(version, s.visible)
-	return s.db.NewTransactionAt(v, false), v, nil
+	return s.db.NewTransactionAt(s.visible, false), nil
+}
+
+// view is a consistent read of one account's history: a Badger transaction
+// at the visible version and the account's in-memory recent versions, taken
+// together under the read lock.
+type view struct {
+	txn     *badger.Txn
+	visible uint64
+	recent  []uint64
+	exists  bool
+}
+
+func (s *Store) viewOf(id ledger.Uint128) (view, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return view{}, ErrClosed
+	}
+	v := view{visible: s.visible, txn: s.db.NewTransactionAt(s.visible, false)}
+	if i, ok := s.state.AccountIndex(id); ok {
+		v.exists = true
+		v.recent = slices.Clone(s.index.versions(i))
+	}
+	return v, nil
+}
+
+// readDelta finds the account in the delta block of version v and passes its
+// record and raw entries to fn (valid only during fn).
+func readDelta(txn *badger.Txn, id ledger.Uint128, v uint64, fn func(a *ledger.Account, raw []byte)) error {
+	item, err := txn.Get(u64Key(prefixDelta, v))
+	if err != nil {
+		return fmt.Errorf("delta block %d: %w", v, err)
+	}
+	return item.Value(func(block []byte) error {
+		a, raw, ok, err := deltaLookup(block, id)
+		if err != nil {
+			return fmt.Errorf("delta block %d: %w", v, err)
+		}
+		if !ok {
+			return fmt.Errorf("delta block %d does not hold account %s", v, id)
+		}
+		fn(&a, raw)
+		return nil
+	})
 }
 
 // AccountAt reads an account as of a version: its state after the last batch
 // with version ≤ version that changed it. Versions above the last applied one
 // read the current state.
 func (s *Store) AccountAt(id ledger.Uint128, version uint64) (ledger.Account, bool, error) {
-	txn, _, err := s.readTxn(version)
-	if err != nil {
+	vw, err := s.viewOf(id)
+	if err != nil || !vw.exists {
 		return ledger.Account{}, false, err
 	}
-	defer txn.Discard()
-	item, err := txn.Get(idKey(prefixAccount, id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return ledger.Account{}, false, nil
-	}
+	defer vw.txn.Discard()
+	var (
+		a     ledger.Account
+		found bool
+	)
+	err = accountVersions(vw.txn, id, vw.recent, min(version, vw.visible), func(v uint64) (bool, error) {
+		found = true
+		return false, readDelta(vw.txn, id, v, func(got *ledger.Account, _ []byte) { a = *got })
+	})
 	if err != nil {
-		return ledger.Account{}, false, fmt.Errorf("store: read account %s at %d: %w", id, version, err)
+		return ledger.Account{}, false, fmt.Errorf("store: read account %s as of %d: %w", id, version, err)
 	}
-	var a ledger.Account
-	err = item.Value(func(v []byte) (err error) { a, err = ledger.DecodeAccount(v); return err })
-	if err != nil {
-		return ledger.Account{}, false, fmt.Errorf("store: decode account %s at %d: %w", id, item.Version(), err)
-	}
-	return a, true, nil
+	return a, found, nil
 }
 
 // VersionAt maps engine time to a version: the last batch whose timestamps
 // are all ≤ t. It answers false when no batch is that old.
 func (s *Store) VersionAt(t uint64) (uint64, bool, error) {
-	txn, _, err := s.readTxn(^uint64(0))
+	txn, err := s.readTxn()
 	if err != nil {
 		return 0, false, err
 	}
@@ -197,50 +239,46 @@ func (s *Store) AccountBalances(id ledger.Uint128, f Filter) ([]ledger.Balance, 
 	return out, nil
 }
 
-// statement walks the versions of the account's key, newest first, and
-// returns the entries f selects in the order f asks for. Transfers omit
+// statement walks the versions at which the account changed, newest first,
+// and returns the entries f selects in the order f asks for. Transfers omit
 // expiry entries; balances include them. Memory is bounded by f.Limit.
 func (s *Store) statement(id ledger.Uint128, f Filter, withExpiries bool) ([]statementEntry, error) {
 	if err := f.normalise(); err != nil {
 		return nil, err
 	}
-	txn, _, err := s.readTxn(^uint64(0))
-	if err != nil {
+	vw, err := s.viewOf(id)
+	if err != nil || !vw.exists {
 		return nil, err
 	}
-	defer txn.Discard()
-	opts := badger.DefaultIteratorOptions
-	opts.AllVersions = true
-	opts.Prefix = idKey(prefixAccount, id)
-	it := txn.NewIterator(opts)
-	defer it.Close()
+	defer vw.txn.Discard()
 	// Newest first: keep the first Limit matches. Oldest first: keep the last
 	// Limit matches seen on the way down, in a ring.
 	var picked []statementEntry
 	ring := newEntryRing(f.Limit)
-	for it.Rewind(); it.Valid(); it.Next() {
+	err = accountVersions(vw.txn, id, vw.recent, vw.visible, func(v uint64) (bool, error) {
 		var entries []statementEntry
-		err := it.Item().Value(func(v []byte) (err error) { _, entries, err = decodeAccountValue(v); return err })
+		err := readDelta(vw.txn, id, v, func(a *ledger.Account, raw []byte) { entries = decodeEntries(a, raw) })
 		if err != nil {
-			return nil, fmt.Errorf("store: statement of %s at %d: %w", id, it.Item().Version(), err)
+			return false, err
 		}
 		for i := len(entries) - 1; i >= 0; i-- {
 			e := &entries[i]
 			if !f.matches(e) || (!withExpiries && e.Flags&entryExpiry != 0) {
 				continue
 			}
-			if f.Reversed {
-				picked = append(picked, *e)
-				if len(picked) == f.Limit {
-					return picked, nil
-				}
-			} else {
+			if !f.Reversed {
 				ring.push(*e)
+				continue
+			}
+			if picked = append(picked, *e); len(picked) == f.Limit {
+				return false, nil
 			}
 		}
-		if len(entries) > 0 && entries[0].Timestamp < f.TimestampMin {
-			break // every older version is older still
-		}
+		// Every older version is older still.
+		return len(entries) == 0 || entries[0].Timestamp >= f.TimestampMin, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: statement of %s: %w", id, err)
 	}
 	if f.Reversed {
 		return picked, nil

@@ -58,6 +58,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AccountHint and TransferHint pre-size the in-memory maps.
 	AccountHint, TransferHint int
+
+	// indexEvery overrides the index checkpoint interval (tests only).
+	indexEvery uint64
 }
 
 // Store is the ledger's versioned storage. Apply is meant for one writer at a
@@ -79,6 +82,10 @@ type Store struct {
 
 	// broken is set when a batch applied in memory failed to persist.
 	broken error
+
+	// index holds the versions at which accounts changed since the last
+	// index checkpoint. Guarded by mu.
+	index versionIndex
 
 	// Scratch reused by persist (guarded by applyMu).
 	arena   arena
@@ -125,6 +132,9 @@ func Open(o Options) (*Store, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.indexEvery == 0 {
+		o.indexEvery = indexEvery
 	}
 	db, err := badger.OpenManaged(badgerOptions(o))
 	if err != nil {

@@ -14,7 +14,14 @@ const second = uint64(1e9)
 
 func openStore(t *testing.T, dir string) *Store {
 	t.Helper()
-	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return openStoreEvery(t, dir, 0)
+}
+
+// openStoreEvery opens a store that checkpoints its account index every
+// `every` versions (0: the default).
+func openStoreEvery(t *testing.T, dir string, every uint64) *Store {
+	t.Helper()
+	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), indexEvery: every})
 	if err != nil {
 		t.Fatalf("open %s: %v", dir, err)
 	}

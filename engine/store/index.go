@@ -1,0 +1,123 @@
+package store
+
+import (
+	"github.com/conto-ledger/conto/engine/ledger"
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Index checkpoints: how often the versions at which accounts changed move
+// from memory into Badger. Between checkpoints they live only in memory and
+// in the delta blocks, so a restart replays at most indexEvery versions of
+// delta blocks, and memory holds at most maxRecentPairs versions.
+const (
+	indexEvery     = 64
+	maxRecentPairs = 1 << 20
+)
+
+// versionIndex remembers, per account, the versions since the last
+// checkpoint at which the account changed. Older versions are in 'x' keys.
+// The writer changes it under Store.mu; readers copy under Store.mu.RLock.
+type versionIndex struct {
+	recent  [][]uint64 // by account index in creation order
+	touched []int32    // accounts with recent versions, each once
+	pairs   int
+	through uint64 // version of the last checkpoint
+	every   uint64 // checkpoint interval in versions
+}
+
+func (x *versionIndex) due(v uint64) bool {
+	return v-x.through >= x.every || x.pairs >= maxRecentPairs
+}
+
+func (x *versionIndex) add(account int32, v uint64) {
+	if n := int(account) + 1; len(x.recent) < n {
+		x.recent = append(x.recent, make([][]uint64, n-len(x.recent))...)
+	}
+	if len(x.recent[account]) == 0 {
+		x.touched = append(x.touched, account)
+	}
+	x.recent[account] = append(x.recent[account], v)
+	x.pairs++
+}
+
+func (x *versionIndex) versions(account int32) []uint64 {
+	if int(account) >= len(x.recent) {
+		return nil
+	}
+	return x.recent[account]
+}
+
+// reset forgets the recent versions after a checkpoint at version v.
+func (x *versionIndex) reset(v uint64) {
+	for _, a := range x.touched {
+		x.recent[a] = x.recent[a][:0]
+	}
+	x.touched = x.touched[:0]
+	x.pairs = 0
+	x.through = v
+}
+
+// noteVersions records that the batch's changed accounts changed at its
+// version. Readers filter by the visible version, so this may run before
+// the batch is flushed.
+func (s *Store) noteVersions(eff *ledger.Effects) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ai := range eff.Changed {
+		s.index.add(ai, eff.Version)
+	}
+}
+
+// writeIndex writes a checkpoint: per account with recent versions, an 'x'
+// key listing them and an 'a' key with its current record (what load starts
+// from).
+func (s *Store) writeIndex(set func(k, v []byte) error) error {
+	for _, ai := range s.index.touched {
+		a := s.state.AccountAt(ai)
+		vs := s.index.recent[ai]
+		if err := set(indexKey(a.ID, vs[0]), encodeVersions(vs)); err != nil {
+			return err
+		}
+		rec := s.arena.alloc(ledger.RecordSize)
+		ledger.EncodeAccount(rec, a)
+		if err := set(idKey(prefixAccount, a.ID), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// accountVersions calls fn with the versions ≤ maxV at which the account
+// changed, newest first, until fn returns false. recent is the caller's copy
+// of the account's in-memory versions.
+func accountVersions(txn *badger.Txn, id ledger.Uint128, recent []uint64, maxV uint64, fn func(v uint64) (bool, error)) error {
+	for i := len(recent) - 1; i >= 0; i-- {
+		if recent[i] > maxV {
+			continue
+		}
+		if more, err := fn(recent[i]); err != nil || !more {
+			return err
+		}
+	}
+	opts := badger.DefaultIteratorOptions
+	opts.Reverse = true
+	opts.Prefix = idKey(prefixIndex, id)
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(indexKey(id, maxV)); it.Valid(); it.Next() {
+		var vs []uint64
+		err := it.Item().Value(func(b []byte) (err error) { vs, err = decodeVersions(b); return err })
+		if err != nil {
+			return err
+		}
+		for i := len(vs) - 1; i >= 0; i-- {
+			if vs[i] > maxV {
+				continue
+			}
+			if more, err := fn(vs[i]); err != nil || !more {
+				return err
+			}
+		}
+	}
+	return nil
+}
