@@ -3,23 +3,35 @@
 //
 // Every batch the transactor commits is applied to an in-memory ledger.State
 // (the hot balances the seed keeps in process) and then written to Badger in
-// managed mode at commit timestamp = the batch's version, so any account can
-// be read as of any version with a plain Badger read at that timestamp.
-// Nothing is ever deleted: every version of every key is kept.
+// managed mode, every key at commit timestamp = the batch's version. Nothing
+// is ever deleted, so any account can be read as of any version.
 //
 // # Layout
 //
-// Badger's cost is per key (NOTES.md: ≈ 250k keys/s sustained on two cores),
-// so a batch writes few keys, and no key per transfer:
+// Badger's cost is per key (NOTES.md: ≈ 250k keys/s sustained on two cores;
+// one key per changed account capped apply+persist at 150k transfers/s), so
+// a batch writes a handful of large values and no key per transfer or per
+// account:
 //
-//	'm'                    meta: last applied version and timestamp (every batch)
-//	'a' id                 the account record, then this batch's statement
-//	                       entries for the account (one version per batch that
-//	                       changed it; reading it as of v is MVCC)
+//	'm'                    meta: last applied version, last timestamp, last
+//	                       index checkpoint (every batch, written last)
 //	'B' version            the batch's created transfers, 128 bytes each
+//	'D' version            the batch's changed accounts: a directory sorted by
+//	                       id, then per account its record after the batch and
+//	                       the statement entries the batch added
 //	't' last timestamp     version (maps time to version for as-of-time reads)
 //	'p' id                 life cycle of a pending transfer (when it changes)
 //	'f' id                 status of a transiently failed transfer id
+//	'x' id first-version   versions at which the account changed (index
+//	                       checkpoint, every 64 versions)
+//	'a' id                 the account's record at the last index checkpoint
+//
+// The versions at which each account changed since the last checkpoint are
+// kept in memory. Reading an account as of v finds the last such version ≤ v
+// (memory, then 'x' keys) and binary-searches that version's 'D' block;
+// statements walk the same versions newest first. On open, the store loads
+// the 'a' records, replays the 'D' blocks after the last checkpoint (at most
+// 64) and reloads the transfers from the 'B' blocks.
 //
 // Integers in keys are big-endian so keys sort numerically.
 //
