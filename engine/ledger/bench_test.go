@@ -43,8 +43,15 @@ func benchTransferBatch(rng *rand.Rand, ts []Transfer, firstID uint64) {
 }
 
 // BenchmarkApplyTransfers measures the ledger rules alone: 8189-transfer
-// batches over 10,000 accounts, uniform, on one goroutine.
-func BenchmarkApplyTransfers(b *testing.B) {
+// batches over 10,000 accounts, uniform, on one goroutine, with increasing
+// transfer ids (the fast path of transferTable).
+func BenchmarkApplyTransfers(b *testing.B) { benchApply(b, false) }
+
+// BenchmarkApplyTransfersRandomIDs is the same with random 128-bit transfer
+// ids, which take transferTable's hash-map path.
+func BenchmarkApplyTransfersRandomIDs(b *testing.B) { benchApply(b, true) }
+
+func benchApply(b *testing.B, randomIDs bool) {
 	s := newBenchState(b, b.N*MaxBatchEvents)
 	rng := rand.New(rand.NewPCG(1, 2))
 	batch := make([]Transfer, MaxBatchEvents)
@@ -54,6 +61,11 @@ func BenchmarkApplyTransfers(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		benchTransferBatch(rng, batch, uint64(i)*MaxBatchEvents+1)
+		if randomIDs {
+			for j := range batch {
+				batch[j].ID = Uint128{Lo: rng.Uint64(), Hi: rng.Uint64()}
+			}
+		}
 		version++
 		b.StartTimer()
 		if _, err := s.Apply(&Batch{Kind: KindTransfers, Version: version, Time: uint64(i + 2), Transfers: batch}, res); err != nil {
