@@ -1,0 +1,55 @@
+// Command conto is the one conto binary: it serves the API, runs the
+// benchmark harness and verifies data (SPEC §5). Bad flags or config print a
+// one-line reason and exit 2.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+const usage = `usage: conto <command> [flags]
+
+commands:
+  version   print the build's version and Go version
+
+serve, bench and verify (SPEC §5) are not in this build yet.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "conto: unknown command %q (try conto help)\n", args[0])
+	return 2
+}
+
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "conto (unknown build)"
+	}
+	rev := "devel"
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" {
+			rev = s.Value
+		}
+	}
+	return fmt.Sprintf("conto %s %s (%s)", info.Main.Version, rev, info.GoVersion)
+}
