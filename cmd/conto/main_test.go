@@ -8,8 +8,8 @@ import (
 
 func TestRunExitCodes(t *testing.T) {
 	cases := []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{nil, 2, "", "usage: conto"},
