@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/conto-ledger/conto/engine/ledger"
-	"github.com/dgraph-io/badger/v4"
 )
 
 // ErrFailed wraps the error that broke a store: once a batch applied in
@@ -15,46 +14,50 @@ import (
 // the last persisted version; the Raft log then re-applies what followed.
 var ErrFailed = errors.New("store failed")
 
-// Apply applies batch b: the ledger rules in memory, then one Badger write
-// batch at ts = b.Version. results must have room for one Result per event.
-// It returns after the batch is in Badger (fsynced only with SyncWrites).
+// Apply applies batch b and returns once its results are final: the ledger
+// rules have run in memory and the batch's writes are encoded and queued.
+// The writer goroutine then writes them to Badger at ts = b.Version, so the
+// rules of one batch overlap the disk writes of the one before (at most
+// maxInFlight batches wait). results must have room for one Result per event.
 // A whole-batch error (see ledger.Apply) changes nothing.
+//
+// Reads never see a half-written batch, and wait for the writer when asked
+// for a version it has not finished; Sync makes everything applied durable.
 func (s *Store) Apply(b *ledger.Batch, results []ledger.Result) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	if err := s.usable(); err != nil {
+	if err := s.checkUsable(); err != nil {
 		return err
 	}
+	ar := <-s.arenas // back-pressure: wait while maxInFlight batches are queued
 	s.mu.Lock()
 	eff, err := s.state.Apply(b, results)
+	if err == nil {
+		s.applied = b.Version
+		s.noteVersions(eff)
+	}
 	s.mu.Unlock()
 	if err != nil {
+		s.arenas <- ar
 		return fmt.Errorf("store: apply version %d: %w", b.Version, err)
 	}
-	// Only Apply mutates state, and applyMu is held, so persist can read it
-	// without mu while readers go on.
-	if err := s.persist(eff, true); err != nil {
-		return s.fail(fmt.Errorf("%w: persisting version %d: %v", ErrFailed, b.Version, err))
-	}
-	s.mu.Lock()
-	s.visible = b.Version
-	s.mu.Unlock()
+	// Only Apply mutates state, and applyMu is held, so encoding can read
+	// it without mu while readers go on.
+	s.jobs <- s.encode(eff, ar, true)
 	return nil
 }
 
-// fail marks the store broken (see ErrFailed) and returns err.
-func (s *Store) fail(err error) error {
-	s.mu.Lock()
-	s.broken = err
-	s.mu.Unlock()
-	return err
+// checkUsable reports why the store cannot take batches, if it cannot.
+func (s *Store) checkUsable() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.usable()
 }
 
-// usable reports why the store cannot be used, if it cannot. Callers hold
-// mu or applyMu.
+// usable reports why the store cannot be used, if it cannot. Callers hold mu.
 func (s *Store) usable() error {
 	switch {
-	case s.db == nil:
+	case s.closed:
 		return ErrClosed
 	case s.broken != nil:
 		return s.broken
@@ -62,82 +65,52 @@ func (s *Store) usable() error {
 	return nil
 }
 
-// persist writes one batch's effects at ts = eff.Version. The meta key goes
-// last: Badger commits a write batch's pieces in order, so meta at version v
-// on disk means everything of v before it is there too. Tests leave the meta
-// out to play a crash in the middle of a batch.
-func (s *Store) persist(eff *ledger.Effects, withMeta bool) error {
-	wb := s.db.NewManagedWriteBatch()
-	defer wb.Cancel()
-	s.arena.reset()
-	v := eff.Version
-	set := func(k, val []byte) error { return wb.SetEntryAt(badger.NewEntry(k, val), v) }
-
+// encode turns one batch's effects into its Badger writes, all at ts =
+// eff.Version. The meta key goes last: Badger commits a write batch's pieces
+// in order, so meta at version v on disk means everything of v before it is
+// there too. Tests leave the meta out to play a crash in the middle.
+func (s *Store) encode(eff *ledger.Effects, ar *arena, withMeta bool) *writeJob {
+	job := &writeJob{version: eff.Version, arena: ar}
 	if n := len(eff.Transfers); n > 0 {
-		block := s.arena.alloc(n * ledger.RecordSize)
+		block := ar.allocBig(n * ledger.RecordSize)
 		for i := range eff.Transfers {
 			ledger.EncodeTransfer(block[i*ledger.RecordSize:], &eff.Transfers[i])
 		}
-		if err := set(u64Key(prefixBlock, v), block); err != nil {
-			return err
-		}
+		job.add(u64Key(prefixBlock, eff.Version), block)
 	}
-	if err := s.persistDelta(eff, set); err != nil {
-		return err
-	}
-	s.noteVersions(eff)
-	checkpoint := s.index.due(v)
-	if checkpoint {
-		if err := s.writeIndex(set); err != nil {
-			return err
-		}
+	s.encodeDelta(eff, job)
+	if s.index.due(eff.Version) {
+		s.encodeIndex(job)
+		job.checkpoint = true
+		s.index.checkpointed(eff.Version)
 	}
 	for _, p := range eff.Pending {
-		if err := set(idKey(prefixPending, p.ID), pendingValue(p.Info)); err != nil {
-			return err
-		}
+		job.add(idKey(prefixPending, p.ID), pendingValue(p.Info))
 	}
 	for _, f := range eff.Failed {
-		val := make([]byte, 4)
+		val := ar.alloc(4)
 		le.PutUint32(val, uint32(f.Status))
-		if err := set(idKey(prefixFailed, f.ID), val); err != nil {
-			return err
-		}
+		job.add(idKey(prefixFailed, f.ID), val)
 	}
 	if eff.FirstTimestamp != 0 {
-		val := make([]byte, 8)
-		be.PutUint64(val, v)
-		if err := set(u64Key(prefixTime, eff.LastTimestamp), val); err != nil {
-			return err
-		}
+		val := ar.alloc(8)
+		be.PutUint64(val, eff.Version)
+		job.add(u64Key(prefixTime, eff.LastTimestamp), val)
 	}
 	if withMeta {
-		m := meta{Version: v, LastTimestamp: eff.LastTimestamp, IndexedThrough: s.index.through}
-		if checkpoint {
-			m.IndexedThrough = v
-		}
-		if err := set(metaKey, m.encode()); err != nil {
-			return err
-		}
+		m := meta{Version: eff.Version, LastTimestamp: eff.LastTimestamp, IndexedThrough: s.index.through}
+		job.add(metaKey, m.encode())
 	}
-	if err := wb.Flush(); err != nil {
-		return err
-	}
-	if checkpoint {
-		s.mu.Lock()
-		s.index.reset(v)
-		s.mu.Unlock()
-	}
-	return nil
+	return job
 }
 
-// persistDelta writes the batch's delta block: every changed account's
+// encodeDelta encodes the batch's delta block: every changed account's
 // record and the statement entries this batch added to it, grouped from the
 // touches, behind a directory sorted by id.
-func (s *Store) persistDelta(eff *ledger.Effects, set func(k, v []byte) error) error {
+func (s *Store) encodeDelta(eff *ledger.Effects, job *writeJob) {
 	n := len(eff.Changed)
 	if n == 0 {
-		return nil
+		return
 	}
 	// ordinal[account index] = position in Changed + 1 (0: unchanged).
 	if c := s.state.AccountCount(); len(s.ordinal) < c {
@@ -169,7 +142,7 @@ func (s *Store) persistDelta(eff *ledger.Effects, set func(k, v []byte) error) e
 		size += ledger.RecordSize + counts[i]*entrySize(a)
 	}
 	slices.SortFunc(order, func(x, y idPos) int { return cmpU128(x.id, y.id) })
-	block := s.arena.alloc(size)
+	block := job.arena.allocBig(size)
 	le.PutUint32(block, uint32(n))
 	cursor := make([]int, n) // where the next entry of each account goes
 	off := 4 + n*deltaDirRow
@@ -199,7 +172,7 @@ func (s *Store) persistDelta(eff *ledger.Effects, set func(k, v []byte) error) e
 		putEntry(block[cursor[ci]:], &e, withBalance)
 		cursor[ci] += entrySize(s.state.AccountAt(t.Account))
 	}
-	return set(u64Key(prefixDelta, eff.Version), block)
+	job.add(u64Key(prefixDelta, eff.Version), block)
 }
 
 func cmpU128(a, b ledger.Uint128) int {
@@ -207,37 +180,4 @@ func cmpU128(a, b ledger.Uint128) int {
 		return c
 	}
 	return cmpU64(a.Lo, b.Lo)
-}
-
-// arena hands out byte slices for one batch's values, so a batch of
-// thousands of values costs no allocation once warm. Slices stay valid until
-// reset, which persist calls only after the previous Flush returned.
-type arena struct {
-	chunks [][]byte
-	idx    int
-}
-
-const arenaChunk = 1 << 20
-
-func (a *arena) reset() {
-	for i := range a.chunks {
-		a.chunks[i] = a.chunks[i][:0]
-	}
-	a.idx = 0
-}
-
-func (a *arena) alloc(n int) []byte {
-	if n > arenaChunk/4 {
-		return make([]byte, n) // large: its own allocation
-	}
-	for a.idx < len(a.chunks) && cap(a.chunks[a.idx])-len(a.chunks[a.idx]) < n {
-		a.idx++
-	}
-	if a.idx == len(a.chunks) {
-		a.chunks = append(a.chunks, make([]byte, 0, arenaChunk))
-	}
-	c := a.chunks[a.idx]
-	start := len(c)
-	a.chunks[a.idx] = c[:start+n]
-	return c[start : start+n : start+n]
 }

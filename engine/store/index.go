@@ -16,7 +16,9 @@ const (
 
 // versionIndex remembers, per account, the versions since the last
 // checkpoint at which the account changed. Older versions are in 'x' keys.
-// The writer changes it under Store.mu; readers copy under Store.mu.RLock.
+// recent and touched change under Store.mu (Apply appends, the writer trims
+// after a checkpoint is written) and readers copy them under Store.mu.RLock.
+// pairs and through belong to the Apply goroutine.
 type versionIndex struct {
 	recent  [][]uint64 // by account index in creation order
 	touched []int32    // accounts with recent versions, each once
@@ -47,44 +49,63 @@ func (x *versionIndex) versions(account int32) []uint64 {
 	return x.recent[account]
 }
 
-// reset forgets the recent versions after a checkpoint at version v.
-func (x *versionIndex) reset(v uint64) {
-	for _, a := range x.touched {
-		x.recent[a] = x.recent[a][:0]
-	}
-	x.touched = x.touched[:0]
+// checkpointed notes that a checkpoint at version v was encoded: later
+// checkpoints hold only versions after v.
+func (x *versionIndex) checkpointed(v uint64) {
 	x.pairs = 0
 	x.through = v
 }
 
+// trimThrough forgets the versions ≤ v once the checkpoint at v is in Badger.
+// Versions after v (batches applied since) stay.
+func (x *versionIndex) trimThrough(v uint64) {
+	kept := x.touched[:0]
+	for _, a := range x.touched {
+		vs := x.recent[a]
+		k := 0
+		for k < len(vs) && vs[k] <= v {
+			k++
+		}
+		x.recent[a] = append(vs[:0], vs[k:]...)
+		if len(x.recent[a]) > 0 {
+			kept = append(kept, a)
+		}
+	}
+	x.touched = kept
+}
+
 // noteVersions records that the batch's changed accounts changed at its
-// version. Readers filter by the visible version, so this may run before
-// the batch is flushed.
+// version. Readers filter by the visible version, so this runs before the
+// batch is written. The caller holds mu.
 func (s *Store) noteVersions(eff *ledger.Effects) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, ai := range eff.Changed {
 		s.index.add(ai, eff.Version)
 	}
 }
 
-// writeIndex writes a checkpoint: per account with recent versions, an 'x'
-// key listing them and an 'a' key with its current record (what load starts
-// from).
-func (s *Store) writeIndex(set func(k, v []byte) error) error {
+// encodeIndex encodes a checkpoint: per account that changed since the last
+// one, an 'x' key listing those versions and an 'a' key with its current
+// record (what load starts from). Versions of an earlier checkpoint that is
+// not yet trimmed are left out, so no version is indexed twice.
+func (s *Store) encodeIndex(job *writeJob) {
+	s.mu.RLock() // the writer trims recent under mu
+	defer s.mu.RUnlock()
 	for _, ai := range s.index.touched {
-		a := s.state.AccountAt(ai)
 		vs := s.index.recent[ai]
-		if err := set(indexKey(a.ID, vs[0]), encodeVersions(vs)); err != nil {
-			return err
+		k := 0
+		for k < len(vs) && vs[k] <= s.index.through {
+			k++
 		}
-		rec := s.arena.alloc(ledger.RecordSize)
+		if k == len(vs) {
+			continue
+		}
+		vs = vs[k:]
+		a := s.state.AccountAt(ai)
+		job.add(indexKey(a.ID, vs[0]), encodeVersions(vs))
+		rec := job.arena.alloc(ledger.RecordSize)
 		ledger.EncodeAccount(rec, a)
-		if err := set(idKey(prefixAccount, a.ID), rec); err != nil {
-			return err
-		}
+		job.add(idKey(prefixAccount, a.ID), rec)
 	}
-	return nil
 }
 
 // accountVersions calls fn with the versions ≤ maxV at which the account

@@ -44,7 +44,7 @@ func (s *Store) load() error {
 			return err
 		}
 	}
-	s.state, s.visible, s.index = st, m.Version, index
+	s.state, s.applied, s.visible, s.index = st, m.Version, m.Version, index
 	return nil
 }
 

@@ -87,14 +87,14 @@ func (s *Store) NextExpiry() uint64 {
 	return s.state.NextExpiry()
 }
 
-// readTxn opens a read-only Badger transaction at the visible version.
+// readTxn opens a read-only Badger transaction that sees every batch
+// applied so far, waiting for the writer to finish them.
 func (s *Store) readTxn() (*badger.Txn, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.db == nil {
-		return nil, ErrClosed
+	v, err := s.drain()
+	if err != nil {
+		return nil, err
 	}
-	return s.db.NewTransactionAt(s.visible, false), nil
+	return s.db.NewTransactionAt(v, false), nil
 }
 
 // view is a consistent read of one account's history: a Badger transaction
@@ -107,11 +107,19 @@ type view struct {
 	exists  bool
 }
 
-func (s *Store) viewOf(id ledger.Uint128) (view, error) {
+// viewOf waits until version upTo (capped at the last applied version) is
+// visible, so a read never misses a batch that Apply already answered.
+func (s *Store) viewOf(id ledger.Uint128, upTo uint64) (view, error) {
+	s.mu.RLock()
+	target := min(upTo, s.applied)
+	s.mu.RUnlock()
+	if _, err := s.waitVisible(target); err != nil {
+		return view{}, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.db == nil {
-		return view{}, ErrClosed
+	if err := s.usable(); err != nil {
+		return view{}, err
 	}
 	v := view{visible: s.visible, txn: s.db.NewTransactionAt(s.visible, false)}
 	if i, ok := s.state.AccountIndex(id); ok {
@@ -145,7 +153,7 @@ func readDelta(txn *badger.Txn, id ledger.Uint128, v uint64, fn func(a *ledger.A
 // with version ≤ version that changed it. Versions above the last applied one
 // read the current state.
 func (s *Store) AccountAt(id ledger.Uint128, version uint64) (ledger.Account, bool, error) {
-	vw, err := s.viewOf(id)
+	vw, err := s.viewOf(id, version)
 	if err != nil || !vw.exists {
 		return ledger.Account{}, false, err
 	}
@@ -246,7 +254,7 @@ func (s *Store) statement(id ledger.Uint128, f Filter, withExpiries bool) ([]sta
 	if err := f.normalise(); err != nil {
 		return nil, err
 	}
-	vw, err := s.viewOf(id)
+	vw, err := s.viewOf(id, ^uint64(0))
 	if err != nil || !vw.exists {
 		return nil, err
 	}

@@ -10,16 +10,15 @@ import (
 )
 
 // Snapshot streams every version of every key up to the last applied version
-// to w (Badger's backup format) and returns that version. Raft snapshots are
-// these streams; restoring one gives a store with the same history.
+// to w (Badger's backup format) and returns that version. It first waits for
+// the writer, so the stream holds every batch applied before the call. Raft
+// snapshots are these streams; restoring one gives a store with the same
+// history.
 func (s *Store) Snapshot(w io.Writer) (uint64, error) {
-	s.mu.RLock()
-	if err := s.usable(); err != nil {
-		s.mu.RUnlock()
+	v, err := s.drain()
+	if err != nil {
 		return 0, err
 	}
-	v := s.visible
-	s.mu.RUnlock()
 	stream := s.db.NewStreamAt(v)
 	stream.LogPrefix = "conto.snapshot"
 	if _, err := stream.Backup(w, 0); err != nil {
@@ -33,14 +32,14 @@ func (s *Store) Snapshot(w io.Writer) (uint64, error) {
 func (s *Store) Restore(r io.Reader) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	if s.db == nil {
-		return ErrClosed
+	if _, err := s.drain(); err != nil {
+		return err
 	}
 	if err := s.db.DropAll(); err != nil {
-		return fmt.Errorf("store: restore: drop: %w", err)
+		return s.failWith(fmt.Errorf("%w: restore: drop: %v", ErrFailed, err))
 	}
 	if err := s.db.Load(r, 256); err != nil {
-		return s.fail(fmt.Errorf("%w: restore: load: %v", ErrFailed, err))
+		return s.failWith(fmt.Errorf("%w: restore: load: %v", ErrFailed, err))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -48,8 +47,16 @@ func (s *Store) Restore(r io.Reader) error {
 		s.broken = fmt.Errorf("%w: restore: %v", ErrFailed, err)
 		return s.broken
 	}
-	s.broken = nil
 	return nil
+}
+
+// failWith marks the store broken and returns err.
+func (s *Store) failWith(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broken = err
+	s.visibleCond.Broadcast()
+	return err
 }
 
 // Digest is a SHA-256 over every version of every key and value up to the

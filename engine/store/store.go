@@ -86,21 +86,28 @@ type Store struct {
 	mu    sync.RWMutex
 	state *ledger.State
 
-	// applyMu serialises writers, so persist can run without holding mu.
+	// applyMu serialises Apply, Restore and Close, so encoding can read
+	// state without holding mu.
 	applyMu sync.Mutex
-	// visible is the last version whose writes are all in Badger; reads of
-	// the past never go above it. Guarded by mu.
-	visible uint64
-
+	// applied is the version of the last batch applied in memory; visible
+	// the last version whose writes are all in Badger. Reads of the past
+	// never go above visible. Guarded by mu; visibleCond signals changes.
+	applied, visible uint64
+	visibleCond      *sync.Cond
 	// broken is set when a batch applied in memory failed to persist.
 	broken error
+	closed bool
+
+	// The writer goroutine's queue, and the arenas encoded batches live in.
+	jobs       chan *writeJob
+	arenas     chan *arena
+	writerDone chan struct{}
 
 	// index holds the versions at which accounts changed since the last
 	// index checkpoint. Guarded by mu.
 	index versionIndex
 
-	// Scratch reused by persist (guarded by applyMu).
-	arena   arena
+	// Scratch reused by encode (guarded by applyMu).
 	ordinal []int32
 }
 
@@ -153,40 +160,54 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open badger in %s: %w", o.Dir, err)
 	}
 	s := &Store{db: db, opts: o}
+	s.visibleCond = sync.NewCond(&s.mu)
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: load %s: %w", o.Dir, err)
 	}
+	s.startWriter()
 	return s, nil
 }
 
-// Close flushes and closes Badger. The store must not be used afterwards.
+// Close writes every queued batch, then closes Badger. The store must not
+// be used afterwards.
 func (s *Store) Close() error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.db == nil {
+	if s.closed {
+		s.mu.Unlock()
 		return ErrClosed
 	}
-	err := s.db.Close()
-	s.db = nil
-	if err != nil {
+	s.mu.Unlock()
+	close(s.jobs) // the writer drains the queue, then exits
+	<-s.writerDone
+	s.mu.Lock()
+	s.closed = true
+	broken := s.broken
+	s.visibleCond.Broadcast()
+	s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
-	return nil
+	return broken
 }
 
-// Sync makes every applied batch durable on disk. The transactor calls it
-// before it lets Raft compact its log past the last applied version.
+// Sync waits until every applied batch is written, then makes it durable on
+// disk. The transactor calls it before Raft may compact its log past the
+// last applied version.
 func (s *Store) Sync() error {
+	if _, err := s.drain(); err != nil {
+		return err
+	}
 	if err := s.db.Sync(); err != nil {
 		return fmt.Errorf("store: sync: %w", err)
 	}
 	return nil
 }
 
-// LastApplied is the version of the last batch applied and persisted.
+// LastApplied is the version of the last batch applied and written to
+// Badger: a restart resumes after it.
 func (s *Store) LastApplied() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -1,0 +1,150 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// maxInFlight bounds the batches applied in memory but not yet written to
+// Badger: one being written, one encoded and waiting. Apply blocks beyond it.
+const maxInFlight = 2
+
+// writeJob is one batch's encoded Badger writes. Its keys and values live in
+// its arena until the writer has flushed them.
+type writeJob struct {
+	version    uint64
+	kvs        []kv
+	arena      *arena
+	checkpoint bool // the job holds an index checkpoint at version
+}
+
+type kv struct{ key, value []byte }
+
+func (j *writeJob) add(k, v []byte) { j.kvs = append(j.kvs, kv{k, v}) }
+
+// startWriter starts the goroutine that writes queued batches in order.
+func (s *Store) startWriter() {
+	s.jobs = make(chan *writeJob, maxInFlight)
+	s.arenas = make(chan *arena, maxInFlight)
+	for i := 0; i < maxInFlight; i++ {
+		s.arenas <- &arena{}
+	}
+	s.writerDone = make(chan struct{})
+	go s.writer()
+}
+
+// writer writes each job as one managed write batch, then makes its version
+// visible. After a failure it writes nothing more: the store is broken and
+// Badger keeps the last complete batch.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for job := range s.jobs {
+		s.mu.RLock()
+		broken := s.broken != nil
+		s.mu.RUnlock()
+		var err error
+		if !broken {
+			err = s.write(job)
+		}
+		job.arena.reset()
+		s.arenas <- job.arena
+		s.mu.Lock()
+		switch {
+		case err != nil:
+			s.broken = fmt.Errorf("%w: writing version %d: %v", ErrFailed, job.version, err)
+		case !broken:
+			s.visible = job.version
+			if job.checkpoint {
+				s.index.trimThrough(job.version)
+			}
+		}
+		s.visibleCond.Broadcast()
+		s.mu.Unlock()
+	}
+}
+
+func (s *Store) write(job *writeJob) error {
+	wb := s.db.NewManagedWriteBatch()
+	defer wb.Cancel()
+	for _, e := range job.kvs {
+		if err := wb.SetEntryAt(badger.NewEntry(e.key, e.value), job.version); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// waitVisible waits until every batch up to version v is in Badger, and
+// returns the visible version. It fails if the store broke or closed first.
+func (s *Store) waitVisible(v uint64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.visible < v && s.broken == nil && !s.closed {
+		s.visibleCond.Wait()
+	}
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	return s.visible, nil
+}
+
+// drain waits until everything applied so far is in Badger.
+func (s *Store) drain() (uint64, error) {
+	s.mu.RLock()
+	v := s.applied
+	s.mu.RUnlock()
+	return s.waitVisible(v)
+}
+
+// arena hands out byte slices for one batch's keys and values, reused from
+// batch to batch so the commit path does not allocate (and zero) megabytes
+// per batch. Slices stay valid until reset, which the writer calls only
+// after the batch's Flush returned.
+type arena struct {
+	chunks [][]byte
+	idx    int
+	bigs   [][]byte // large buffers (transfer and delta blocks), reused in order
+	bigIdx int
+}
+
+const arenaChunk = 1 << 20
+
+func (a *arena) reset() {
+	for i := range a.chunks {
+		a.chunks[i] = a.chunks[i][:0]
+	}
+	a.idx, a.bigIdx = 0, 0
+}
+
+// alloc returns n bytes (not zeroed).
+func (a *arena) alloc(n int) []byte {
+	if n > arenaChunk/4 {
+		return a.allocBig(n)
+	}
+	for a.idx < len(a.chunks) && cap(a.chunks[a.idx])-len(a.chunks[a.idx]) < n {
+		a.idx++
+	}
+	if a.idx == len(a.chunks) {
+		a.chunks = append(a.chunks, make([]byte, 0, arenaChunk))
+	}
+	c := a.chunks[a.idx]
+	start := len(c)
+	a.chunks[a.idx] = c[:start+n]
+	return c[start : start+n : start+n]
+}
+
+// allocBig returns n bytes (not zeroed) from a buffer of its own. A batch
+// asks for its big buffers in the same order each time, so each one is
+// reused by the same kind of block.
+func (a *arena) allocBig(n int) []byte {
+	if a.bigIdx == len(a.bigs) {
+		a.bigs = append(a.bigs, nil)
+	}
+	if cap(a.bigs[a.bigIdx]) < n {
+		a.bigs[a.bigIdx] = make([]byte, n+n/4)
+	}
+	b := a.bigs[a.bigIdx][:n:n]
+	a.bigIdx++
+	return b
+}
