@@ -23,6 +23,9 @@ type StateMachine interface {
 	// returns that version; Restore replaces the state with a snapshot.
 	Snapshot(w io.Writer) (uint64, error)
 	Restore(r io.Reader) error
+	// Sync makes every applied batch durable; Raft may drop log entries
+	// only after it.
+	Sync() error
 }
 
 var _ StateMachine = (*store.Store)(nil)

@@ -19,6 +19,11 @@ func (s *Store) Snapshot(w io.Writer) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if v == 0 {
+		// Nothing applied yet: the empty stream. (Badger treats a stream at
+		// ts 0 as unmanaged and panics.)
+		return 0, nil
+	}
 	stream := s.db.NewStreamAt(v)
 	stream.LogPrefix = "conto.snapshot"
 	if _, err := stream.Backup(w, 0); err != nil {
@@ -59,14 +64,22 @@ func (s *Store) failWith(err error) error {
 	return err
 }
 
-// Digest is a SHA-256 over every version of every key and value up to the
-// last applied version, in key order. Two stores that applied the same
-// batches have the same digest; replicas compare digests to prove it.
-func (s *Store) Digest() ([32]byte, error) {
-	txn, err := s.readTxn()
+// Digest is a SHA-256 over every version of every key and value, in key
+// order, as of Version (every batch applied when it was taken). Two stores
+// that applied the same batches have equal digests at equal versions;
+// replicas compare them to prove they hold the same bytes.
+type Digest struct {
+	Version uint64
+	Sum     [32]byte
+}
+
+// Digest computes the store's digest.
+func (s *Store) Digest() (Digest, error) {
+	v, err := s.drain()
 	if err != nil {
-		return [32]byte{}, err
+		return Digest{}, err
 	}
+	txn := s.db.NewTransactionAt(v, false)
 	defer txn.Discard()
 	opts := badger.DefaultIteratorOptions
 	opts.AllVersions = true
@@ -80,12 +93,12 @@ func (s *Store) Digest() ([32]byte, error) {
 		binary.LittleEndian.PutUint64(n[:], item.Version())
 		h.Write(n[:])
 		if err := item.Value(func(v []byte) error { writeField(h, v, n[:]); return nil }); err != nil {
-			return [32]byte{}, fmt.Errorf("store: digest: %w", err)
+			return Digest{}, fmt.Errorf("store: digest: %w", err)
 		}
 	}
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out, nil
+	d := Digest{Version: v}
+	copy(d.Sum[:], h.Sum(nil))
+	return d, nil
 }
 
 func writeField(w io.Writer, b, scratch []byte) {

@@ -340,6 +340,27 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
+func TestSnapshotOfEmptyStore(t *testing.T) {
+	empty := openStore(t, t.TempDir())
+	defer empty.Close()
+	var buf bytes.Buffer
+	if v, err := empty.Snapshot(&buf); err != nil || v != 0 {
+		t.Fatalf("snapshot of an empty store: version %d, err %v", v, err)
+	}
+	dst := openStore(t, t.TempDir())
+	defer dst.Close()
+	history(t, dst)
+	if err := dst.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if dst.LastApplied() != 0 {
+		t.Fatalf("restoring an empty snapshot left version %d", dst.LastApplied())
+	}
+	if _, ok := dst.Account(ledger.U128(1)); ok {
+		t.Fatal("restoring an empty snapshot kept accounts")
+	}
+}
+
 func TestRejectedBatchChangesNothing(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	defer s.Close()
