@@ -203,11 +203,30 @@ func (p *Partition) fail(err error) {
 	}
 }
 
-// Submit commits a batch through Raft and returns its results. The leader
-// stamps the batch with its clock here, before proposing, so every node
-// applies the same time. A whole-batch rejection returns the Response and
-// its Err; see NotLeaderError and ErrUnknownOutcome for the rest.
+// Submit commits a batch through Raft and returns its results: Propose,
+// then Wait. A whole-batch rejection returns the Response and its Err; see
+// NotLeaderError and ErrUnknownOutcome for the rest.
 func (p *Partition) Submit(ctx context.Context, b *ledger.Batch) (*Response, error) {
+	pr, err := p.Propose(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return pr.Wait()
+}
+
+// Proposal is a batch handed to Raft, whose outcome Wait returns.
+type Proposal struct {
+	p *Partition
+	f raft.ApplyFuture
+}
+
+// Propose stamps the batch with the leader's clock (so every node applies
+// the same time) and hands it to Raft without waiting for the commit.
+// Proposals from one goroutine commit in the order they were made, so a
+// caller that assigns ids and proposes under one lock keeps ids increasing.
+// The context bounds only the wait to enqueue; once enqueued, Wait returns
+// when the batch commits or its fate becomes unknown.
+func (p *Partition) Propose(ctx context.Context, b *ledger.Batch) (*Proposal, error) {
 	if e := p.broken.Load(); e != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStopped, *e)
 	}
@@ -216,13 +235,17 @@ func (p *Partition) Submit(ctx context.Context, b *ledger.Batch) (*Response, err
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
 	}
-	f := p.raft.Apply(encodeCommand(b), timeout)
-	if err := f.Error(); err != nil {
-		return nil, p.submitError(err)
+	return &Proposal{p: p, f: p.raft.Apply(encodeCommand(b), timeout)}, nil
+}
+
+// Wait returns the proposal's outcome.
+func (pr *Proposal) Wait() (*Response, error) {
+	if err := pr.f.Error(); err != nil {
+		return nil, pr.p.submitError(err)
 	}
-	resp, ok := f.Response().(*Response)
+	resp, ok := pr.f.Response().(*Response)
 	if !ok || resp == nil {
-		return nil, fmt.Errorf("transactor: partition %d: no response for index %d", p.cfg.Partition, f.Index())
+		return nil, fmt.Errorf("transactor: partition %d: no response for index %d", pr.p.cfg.Partition, pr.f.Index())
 	}
 	return resp, resp.Err
 }
