@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/conto-ledger/conto/engine/ledger"
+	"github.com/conto-ledger/conto/engine/store"
 	"github.com/conto-ledger/conto/partition"
 	"github.com/conto-ledger/conto/transactor"
 )
@@ -164,5 +165,47 @@ func TestRequestLimits(t *testing.T) {
 	}
 	if _, err := e.CreateAccounts(context.Background(), make([]ledger.Account, ledger.MaxBatchEvents+1)); !errors.Is(err, ledger.ErrBatchTooBig) {
 		t.Fatalf("too big: %v", err)
+	}
+}
+
+func TestTxnRouting(t *testing.T) {
+	e, node := openEngine(t, 4)
+	m := node.Map()
+	a := idsOn(m, 2, 2)
+	if _, err := e.CreateAccounts(context.Background(), []ledger.Account{
+		{ID: ledger.U128(a[0]), Ledger: 1, Code: 1}, {ID: ledger.U128(a[1]), Ledger: 1, Code: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// A key in the same partition as the accounts.
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := "k" + string(rune('a'+i%26)) + string(rune('a'+i/26)); m.OfKey([]byte(k)) == 2 {
+			key = k
+		}
+	}
+	res, err := e.Txn(context.Background(), &store.Txn{
+		AccountChecks: []store.AccountCheck{{ID: ledger.U128(a[0]), Version: 0}},
+		Puts:          []store.Put{{Key: key, Value: []byte("v")}},
+		Transfers:     []ledger.Transfer{tr(1, a[0], a[1])},
+	})
+	if err != nil || res.Status != store.TxnConflict {
+		t.Fatalf("account exists, check for version 0 must conflict: %+v %v", res, err)
+	}
+	acct, _ := node.Partition(2).Store().Account(ledger.U128(a[0]))
+	res, err = e.Txn(context.Background(), &store.Txn{
+		AccountChecks: []store.AccountCheck{{ID: ledger.U128(a[0]), Version: acct.Version}},
+		Puts:          []store.Put{{Key: key, Value: []byte("v")}},
+		Transfers:     []ledger.Transfer{tr(1, a[0], a[1])},
+	})
+	if err != nil || res.Status != store.TxnCommitted {
+		t.Fatalf("txn: %+v %v", res, err)
+	}
+	if v, ver, ok, _ := e.Get(key, ^uint64(0)); !ok || string(v) != "v" || ver != res.Version {
+		t.Fatalf("get %q: %q v%d %v", key, v, ver, ok)
+	}
+	other := idsOn(m, 3, 1)[0]
+	_, err = e.Txn(context.Background(), &store.Txn{AccountChecks: []store.AccountCheck{{ID: ledger.U128(a[0]), Version: 1}, {ID: ledger.U128(other), Version: 0}}})
+	if !errors.Is(err, ErrTxnSpansPartitions) {
+		t.Fatalf("spanning txn: %v", err)
 	}
 }

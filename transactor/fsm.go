@@ -19,6 +19,8 @@ var le = binary.LittleEndian
 type Response struct {
 	Version uint64
 	Results []ledger.Result
+	// Txn is the outcome of an optimistic transaction.
+	Txn *store.TxnResult
 	// Err is a whole-batch rejection (the batch changed nothing), or a
 	// failure of the state machine.
 	Err error
@@ -60,6 +62,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 
 func (f *fsm) applyEntry(l *raft.Log) *Response {
 	resp := &Response{Version: l.Index}
+	if len(l.Data) > 2 && l.Data[2] == kindTxn {
+		return f.applyTxn(l, resp)
+	}
 	b, err := decodeCommand(l.Data, l.Index)
 	if err != nil {
 		resp.Err = err
@@ -68,17 +73,32 @@ func (f *fsm) applyEntry(l *raft.Log) *Response {
 	}
 	resp.Results = make([]ledger.Result, len(b.Accounts)+len(b.Transfers))
 	resp.Err = f.sm.Apply(b, resp.Results)
+	f.settle(l.Index, resp.Err)
+	return resp
+}
+
+func (f *fsm) applyTxn(l *raft.Log, resp *Response) *Response {
+	txn, t, err := decodeTxn(l.Data)
+	if err == nil {
+		resp.Txn, err = f.sm.ApplyTxn(l.Index, t, txn)
+	}
+	resp.Err = err
+	f.settle(l.Index, err)
+	return resp
+}
+
+// settle records the outcome of applying entry index.
+func (f *fsm) settle(index uint64, err error) {
 	switch {
-	case resp.Err == nil:
-		f.applied = l.Index
-	case errors.Is(resp.Err, store.ErrFailed):
-		f.fatalOnce.Do(func() { f.onFatal(resp.Err) })
+	case err == nil:
+		f.applied = index
+	case errors.Is(err, store.ErrFailed):
+		f.fatalOnce.Do(func() { f.onFatal(err) })
 	default:
 		// A whole-batch rejection is deterministic: every node rejects it,
 		// and the version is consumed without a change.
-		f.applied = l.Index
+		f.applied = index
 	}
-	return resp
 }
 
 // Snapshot is called on the FSM goroutine and must be quick: the work is in

@@ -238,6 +238,28 @@ func (p *Partition) Propose(ctx context.Context, b *ledger.Batch) (*Proposal, er
 	return &Proposal{p: p, f: p.raft.Apply(encodeCommand(b), timeout)}, nil
 }
 
+// SubmitTxn commits an optimistic transaction (SPEC §4) through Raft: the
+// version checks run inside the state machine, so the decision is the same
+// on every node and no write can slip between check and commit.
+func (p *Partition) SubmitTxn(ctx context.Context, txn *store.Txn) (*store.TxnResult, error) {
+	if err := txn.Validate(); err != nil {
+		return nil, err
+	}
+	if e := p.broken.Load(); e != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStopped, *e)
+	}
+	timeout := p.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	pr := &Proposal{p: p, f: p.raft.Apply(encodeTxn(txn, uint64(time.Now().UnixNano())), timeout)}
+	resp, err := pr.Wait()
+	if err != nil {
+		return nil, err
+	}
+	return resp.Txn, nil
+}
+
 // Wait returns the proposal's outcome.
 func (pr *Proposal) Wait() (*Response, error) {
 	if err := pr.f.Error(); err != nil {

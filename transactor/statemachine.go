@@ -26,6 +26,8 @@ type StateMachine interface {
 	// Sync makes every applied batch durable; Raft may drop log entries
 	// only after it.
 	Sync() error
+	// ApplyTxn applies an optimistic transaction as version v at time t.
+	ApplyTxn(v, t uint64, txn *store.Txn) (*store.TxnResult, error)
 }
 
 var _ StateMachine = (*store.Store)(nil)

@@ -35,6 +35,11 @@ type Batch struct {
 	Time      uint64
 	Accounts  []Account
 	Transfers []Transfer
+	// Atomic applies a transfers batch all or nothing (an optimistic
+	// transaction, SPEC §4): the events form one chain whatever their own
+	// linked flags, and a failure leaves no trace, not even an id that
+	// failed transiently, since an aborted transaction changes nothing.
+	Atomic bool
 }
 
 // Batch errors reject the whole batch before anything is applied.
@@ -109,8 +114,13 @@ func (s *State) Apply(b *Batch, results []Result) (*Effects, error) {
 	case KindAccounts:
 		cursor = applyChains(s, b.Accounts, results, cursor, accountLinked, s.createAccountResult)
 	case KindTransfers:
-		cursor = applyChains(s, b.Transfers, results, cursor, transferLinked, func(t *Transfer, ts uint64) Result {
-			return s.createTransferResult(t, ts, now)
+		linked := transferLinked
+		if b.Atomic {
+			last := &b.Transfers[len(b.Transfers)-1]
+			linked = func(t *Transfer) bool { return t != last }
+		}
+		cursor = applyChains(s, b.Transfers, results, cursor, linked, func(t *Transfer, ts uint64) Result {
+			return s.createTransferResult(t, ts, now, !b.Atomic)
 		})
 	}
 	if cursor != now {
@@ -216,9 +226,9 @@ func (s *State) createAccountResult(a *Account, ts uint64) Result {
 
 // createTransferResult adapts createTransfer to applyChains and records ids
 // that failed transiently.
-func (s *State) createTransferResult(t *Transfer, ts, now uint64) Result {
+func (s *State) createTransferResult(t *Transfer, ts, now uint64, recordFailure bool) Result {
 	st, rts := s.createTransfer(t, ts, now)
-	if st.transient() {
+	if recordFailure && st.transient() {
 		s.failed[t.ID] = st
 		s.effects.Failed = append(s.effects.Failed, FailedID{ID: t.ID, Status: st})
 	}

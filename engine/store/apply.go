@@ -29,12 +29,23 @@ func (s *Store) Apply(b *ledger.Batch, results []ledger.Result) error {
 	if err := s.checkUsable(); err != nil {
 		return err
 	}
+	return s.applyWith(b, results, nil)
+}
+
+// applyWith applies b; then, still under mu, extra (if set) may change
+// in-memory state of its own and return more writes for the same version.
+// The caller holds applyMu.
+func (s *Store) applyWith(b *ledger.Batch, results []ledger.Result, extra func() []kv) error {
 	ar := <-s.arenas // back-pressure: wait while maxInFlight batches are queued
 	s.mu.Lock()
 	eff, err := s.state.Apply(b, results)
+	var more []kv
 	if err == nil {
 		s.applied = b.Version
 		s.noteVersions(eff)
+		if extra != nil {
+			more = extra()
+		}
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -43,7 +54,7 @@ func (s *Store) Apply(b *ledger.Batch, results []ledger.Result) error {
 	}
 	// Only Apply mutates state, and applyMu is held, so encoding can read
 	// it without mu while readers go on.
-	s.jobs <- s.encode(eff, ar, true)
+	s.jobs <- s.encode(eff, ar, more, true)
 	return nil
 }
 
@@ -69,7 +80,7 @@ func (s *Store) usable() error {
 // eff.Version. The meta key goes last: Badger commits a write batch's pieces
 // in order, so meta at version v on disk means everything of v before it is
 // there too. Tests leave the meta out to play a crash in the middle.
-func (s *Store) encode(eff *ledger.Effects, ar *arena, withMeta bool) *writeJob {
+func (s *Store) encode(eff *ledger.Effects, ar *arena, more []kv, withMeta bool) *writeJob {
 	job := &writeJob{version: eff.Version, arena: ar}
 	if n := len(eff.Transfers); n > 0 {
 		block := ar.allocBig(n * ledger.RecordSize)
@@ -97,6 +108,7 @@ func (s *Store) encode(eff *ledger.Effects, ar *arena, withMeta bool) *writeJob 
 		be.PutUint64(val, eff.Version)
 		job.add(u64Key(prefixTime, eff.LastTimestamp), val)
 	}
+	job.kvs = append(job.kvs, more...)
 	if withMeta {
 		m := meta{Version: eff.Version, LastTimestamp: eff.LastTimestamp, IndexedThrough: s.index.through}
 		job.add(metaKey, m.encode())

@@ -17,6 +17,7 @@ const (
 	prefixFailed  = 'f'
 	prefixDelta   = 'D'
 	prefixIndex   = 'x'
+	prefixKV      = 'k'
 )
 
 var be = binary.BigEndian

@@ -39,12 +39,16 @@ func (s *Store) load() error {
 		return fmt.Errorf("read meta: %w", err)
 	}
 	index := versionIndex{every: s.opts.indexEvery}
+	keys := map[string]uint64{}
 	if ok {
 		if err := loadState(s.db, m, st, &index); err != nil {
 			return err
 		}
+		if err := loadKeys(s.db, m, keys); err != nil {
+			return err
+		}
 	}
-	s.state, s.applied, s.visible, s.index = st, m.Version, m.Version, index
+	s.state, s.applied, s.visible, s.index, s.kv = st, m.Version, m.Version, index, keys
 	return nil
 }
 
@@ -147,6 +151,20 @@ func loadAccounts(txn *badger.Txn, m meta) ([]ledger.Account, map[ledger.Uint128
 		accounts = append(accounts, a)
 	}
 	return accounts, recent, nil
+}
+
+// loadKeys reads the version of every key of the key-value space.
+func loadKeys(db *badger.DB, m meta, keys map[string]uint64) error {
+	txn := db.NewTransactionAt(m.Version, false)
+	defer txn.Discard()
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix, opts.PrefetchValues = []byte{prefixKV}, false
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		keys[string(it.Item().Key()[1:])] = it.Item().Version()
+	}
+	return nil
 }
 
 // scan calls fn with the newest visible version of every key under prefix.

@@ -25,6 +25,7 @@
 //	'x' id first-version   versions at which the account changed (index
 //	                       checkpoint, every 64 versions)
 //	'a' id                 the account's record at the last index checkpoint
+//	'k' key                value of a key of the key-value space (SPEC §4)
 //
 // The versions at which each account changed since the last checkpoint are
 // kept in memory. Reading an account as of v finds the last such version ≤ v
@@ -102,6 +103,11 @@ type Store struct {
 	jobs       chan *writeJob
 	arenas     chan *arena
 	writerDone chan struct{}
+
+	// kv maps every key of the key-value space to the version that last
+	// wrote it, so transactions check versions without waiting for Badger.
+	// Guarded by mu.
+	kv map[string]uint64
 
 	// index holds the versions at which accounts changed since the last
 	// index checkpoint. Guarded by mu.

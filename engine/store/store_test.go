@@ -283,7 +283,7 @@ func TestTornBatchIsInvisibleAndReappliesIdentically(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.write(b.encode(eff, &arena{}, false)); err != nil {
+	if err := b.write(b.encode(eff, &arena{}, nil, false)); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
