@@ -26,7 +26,9 @@ func openEngine(t *testing.T, n int) (*Engine, *transactor.Node) {
 	ln.Close()
 	node, err := transactor.OpenNode(transactor.NodeConfig{Dir: t.TempDir(), RaftAddr: addr, Partitions: n, Bootstrap: true,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Tune:   func(c *transactor.Config) { c.HeartbeatTimeout, c.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond }})
+		Tune: func(c *transactor.Config) {
+			c.HeartbeatTimeout, c.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
