@@ -21,9 +21,10 @@ type Mux struct {
 	ln  net.Listener
 	log *slog.Logger
 
-	mu     sync.Mutex
-	layers map[uint8]*muxLayer
-	closed bool
+	mu       sync.Mutex
+	layers   map[uint8]*muxLayer
+	handlers map[byte]func(conn net.Conn, arg byte)
+	closed   bool
 	wg     sync.WaitGroup
 }
 
@@ -42,7 +43,7 @@ func Listen(addr string, log *slog.Logger) (*Mux, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transactor: listen for raft on %s: %w", addr, err)
 	}
-	m := &Mux{ln: ln, log: log, layers: map[uint8]*muxLayer{}}
+	m := &Mux{ln: ln, log: log, layers: map[uint8]*muxLayer{}, handlers: map[byte]func(net.Conn, byte){}}
 	m.wg.Add(1)
 	go m.serve()
 	return m, nil
@@ -61,6 +62,14 @@ func (m *Mux) Layer(partition uint8) raft.StreamLayer {
 	l := &muxLayer{mux: m, id: partition, accept: make(chan net.Conn, acceptQueueSize), done: make(chan struct{})}
 	m.layers[partition] = l
 	return l
+}
+
+// Handle routes connections whose preface starts with kind to h, which gets
+// the preface's second byte and owns the connection.
+func (m *Mux) Handle(kind byte, h func(conn net.Conn, arg byte)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.handlers[kind] = h
 }
 
 // Close stops accepting and closes every layer.
@@ -98,15 +107,22 @@ func (m *Mux) route(conn net.Conn) {
 	defer m.wg.Done()
 	var p [2]byte
 	conn.SetReadDeadline(time.Now().Add(prefaceTimeout))
-	if _, err := io.ReadFull(conn, p[:]); err != nil || p[0] != prefaceRaft {
+	_, err := io.ReadFull(conn, p[:])
+	m.mu.Lock()
+	h := m.handlers[p[0]]
+	l, ok := m.layers[p[1]]
+	m.mu.Unlock()
+	if err == nil && h != nil {
+		conn.SetReadDeadline(time.Time{})
+		h(conn, p[1])
+		return
+	}
+	if err != nil || p[0] != prefaceRaft {
 		m.log.Warn("raft mux: dropping connection with a bad preface", "remote", conn.RemoteAddr(), "preface", p)
 		conn.Close()
 		return
 	}
 	conn.SetReadDeadline(time.Time{})
-	m.mu.Lock()
-	l, ok := m.layers[p[1]]
-	m.mu.Unlock()
 	if !ok {
 		m.log.Warn("raft mux: connection for an unknown partition", "remote", conn.RemoteAddr(), "partition", p[1])
 		conn.Close()

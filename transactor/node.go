@@ -33,6 +33,8 @@ type NodeConfig struct {
 	Bootstrap bool
 	Logger    *slog.Logger
 	RaftLog   io.Writer
+	// Forward makes followers forward writes to each partition's leader.
+	Forward bool
 	// Tune adjusts each partition's Config (tests and benchmarks).
 	Tune func(*Config)
 }
@@ -76,6 +78,8 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	mux.Handle(prefaceForward, n.serveForward)
+	mux.Handle(prefaceJoin, n.serveJoin)
 	return n, nil
 }
 
@@ -90,7 +94,7 @@ func (n *Node) openPartitions() error {
 			Stream: n.mux.Layer(uint8(i)), MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
 		})
 		cfg := Config{Partition: i, NodeID: n.id, Dir: filepath.Join(n.cfg.Dir, fmt.Sprintf("p%03d", i)),
-			Transport: trans, Bootstrap: n.cfg.Bootstrap, Logger: n.cfg.Logger, RaftLog: raftLog}
+			Transport: trans, Bootstrap: n.cfg.Bootstrap, Forward: n.cfg.Forward, Logger: n.cfg.Logger, RaftLog: raftLog}
 		if n.cfg.Tune != nil {
 			n.cfg.Tune(&cfg)
 		}

@@ -31,6 +31,9 @@ type Config struct {
 	// Bootstrap forms a single-node cluster when the directory holds no
 	// Raft state yet. A node that joins an existing cluster leaves it off.
 	Bootstrap bool
+	// Forward sends writes this node cannot commit to the partition's
+	// leader (over the Raft mux) instead of answering NotLeaderError.
+	Forward bool
 	Logger    *slog.Logger
 	// RaftLog receives hashicorp/raft's own log at warning level and above;
 	// nil discards it.
@@ -211,13 +214,25 @@ func (p *Partition) Submit(ctx context.Context, b *ledger.Batch) (*Response, err
 	if err != nil {
 		return nil, err
 	}
-	return pr.Wait()
+	return p.waitOrForward(ctx, pr)
+}
+
+// waitOrForward waits for a proposal; if this node was not the leader (so
+// nothing was appended) and forwarding is on, the leader commits it instead.
+func (p *Partition) waitOrForward(ctx context.Context, pr *Proposal) (*Response, error) {
+	resp, err := pr.Wait()
+	var nl *NotLeaderError
+	if p.cfg.Forward && errors.As(err, &nl) && nl.Leader != "" {
+		return p.forward(ctx, nl.Leader, pr.data)
+	}
+	return resp, err
 }
 
 // Proposal is a batch handed to Raft, whose outcome Wait returns.
 type Proposal struct {
-	p *Partition
-	f raft.ApplyFuture
+	p    *Partition
+	f    raft.ApplyFuture
+	data []byte // the command, kept for forwarding
 }
 
 // Propose stamps the batch with the leader's clock (so every node applies
@@ -235,7 +250,8 @@ func (p *Partition) Propose(ctx context.Context, b *ledger.Batch) (*Proposal, er
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
 	}
-	return &Proposal{p: p, f: p.raft.Apply(encodeCommand(b), timeout)}, nil
+	data := encodeCommand(b)
+	return &Proposal{p: p, f: p.raft.Apply(data, timeout), data: data}, nil
 }
 
 // SubmitTxn commits an optimistic transaction (SPEC §4) through Raft: the
@@ -252,8 +268,9 @@ func (p *Partition) SubmitTxn(ctx context.Context, txn *store.Txn) (*store.TxnRe
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
 	}
-	pr := &Proposal{p: p, f: p.raft.Apply(encodeTxn(txn, uint64(time.Now().UnixNano())), timeout)}
-	resp, err := pr.Wait()
+	data := encodeTxn(txn, uint64(time.Now().UnixNano()))
+	pr := &Proposal{p: p, f: p.raft.Apply(data, timeout), data: data}
+	resp, err := p.waitOrForward(ctx, pr)
 	if err != nil {
 		return nil, err
 	}
