@@ -25,7 +25,7 @@ type Mux struct {
 	layers   map[uint8]*muxLayer
 	handlers map[byte]func(conn net.Conn, arg byte)
 	closed   bool
-	wg     sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 const (

@@ -34,7 +34,7 @@ type Config struct {
 	// Forward sends writes this node cannot commit to the partition's
 	// leader (over the Raft mux) instead of answering NotLeaderError.
 	Forward bool
-	Logger    *slog.Logger
+	Logger  *slog.Logger
 	// RaftLog receives hashicorp/raft's own log at warning level and above;
 	// nil discards it.
 	RaftLog io.Writer
