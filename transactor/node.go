@@ -80,6 +80,7 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	}
 	mux.Handle(prefaceForward, n.serveForward)
 	mux.Handle(prefaceJoin, n.serveJoin)
+	mux.Handle(prefaceReadIndex, n.serveReadIndex)
 	return n, nil
 }
 

@@ -67,6 +67,22 @@ func TestNodesJoinAndForward(t *testing.T) {
 	if err != nil || res.Status != store.TxnCommitted {
 		t.Fatalf("txn through a follower: %+v %v", res, err)
 	}
+	// A follower's read after ReadBarrier sees every acknowledged write.
+	for i := 0; i < 20; i++ {
+		id++
+		b := ledger.Batch{Kind: ledger.KindAccounts, Accounts: []ledger.Account{{ID: ledger.U128(id), Ledger: 1, Code: 1}}}
+		part := m.OfID(id, 0)
+		if _, err := first.Partition(part).Submit(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		f := followerOf(t, nodes, part).Partition(part)
+		if err := f.ReadBarrier(context.Background()); err != nil {
+			t.Fatalf("read barrier: %v", err)
+		}
+		if _, ok := f.Store().Account(ledger.U128(id)); !ok {
+			t.Fatalf("follower read after the barrier misses account %d", id)
+		}
+	}
 	// Joining an unknown partition set or garbage fails cleanly.
 	if err := (&Node{id: "x", mux: first.mux}).Join(context.Background(), "127.0.0.1:1"); err == nil {
 		t.Fatal("join to a closed port succeeded")

@@ -311,3 +311,40 @@ func (n *Node) joinPartition(i int, req joinRequest, hop byte) error {
 	}
 	return nil
 }
+
+// prefaceReadIndex asks a partition's leader for its applied version
+// ('I' partition → u32 length · u64 version, or empty if not the leader).
+const prefaceReadIndex = 'I'
+
+// ReadBarrier makes a following read of this node's store linearizable:
+// on the leader, a quorum round trip confirms it still leads; on a
+// follower, the leader's applied version is fetched (after the same
+// confirmation) and the local store waited for until it has applied it.
+func (p *Partition) ReadBarrier(ctx context.Context) error {
+	if p.IsLeader() && p.raft.VerifyLeader().Error() == nil {
+		return nil
+	}
+	leader, _ := p.raft.LeaderWithID()
+	if leader == "" {
+		return p.notLeader()
+	}
+	ans, err := call(ctx, string(leader), [2]byte{prefaceReadIndex, byte(p.cfg.Partition)}, nil)
+	if err != nil || len(ans) != 8 {
+		return p.notLeader()
+	}
+	return p.store.WaitApplied(ctx, le.Uint64(ans))
+}
+
+func (n *Node) serveReadIndex(conn net.Conn, partition byte) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(rpcTimeout))
+	if _, err := readFrame(conn); err != nil || int(partition) >= len(n.parts) {
+		return
+	}
+	p := n.parts[partition]
+	if !p.IsLeader() || p.raft.VerifyLeader().Error() != nil {
+		writeFrame(conn, nil)
+		return
+	}
+	writeFrame(conn, le.AppendUint64(nil, p.store.Applied()))
+}

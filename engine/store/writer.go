@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -87,6 +89,27 @@ func (s *Store) waitVisible(v uint64) (uint64, error) {
 		return 0, err
 	}
 	return s.visible, nil
+}
+
+// Applied is the version of the last batch applied in memory: what current
+// reads (Account, Transfer) already reflect.
+func (s *Store) Applied() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.applied
+}
+
+// WaitApplied waits until version v is applied in memory, or ctx ends.
+// Followers use it to serve linearizable reads (see transactor.ReadBarrier).
+func (s *Store) WaitApplied(ctx context.Context, v uint64) error {
+	for s.Applied() < v {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: waiting for version %d: %w", v, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // drain waits until everything applied so far is in Badger.
