@@ -13,9 +13,10 @@ import (
 const usage = `usage: conto <command> [flags]
 
 commands:
+  serve     run a node and its HTTP API (conto serve -h for flags)
   version   print the build's version and Go version
 
-serve, bench and verify (SPEC §5) are not in this build yet.
+bench and verify (SPEC §5) are not in this build yet.
 `
 
 func main() {
@@ -29,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return 0

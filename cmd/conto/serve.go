@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/conto-ledger/conto/engine"
+	"github.com/conto-ledger/conto/gateway"
+	"github.com/conto-ledger/conto/partition"
+	"github.com/conto-ledger/conto/transactor"
+)
+
+// serveConfig is conto serve's configuration: flags, or the same keys in a
+// JSON file given with --config (flags given explicitly win).
+type serveConfig struct {
+	Data       string `json:"data"`
+	HTTP       string `json:"http"`
+	Raft       string `json:"raft"`
+	Join       string `json:"join"`
+	NodeID     string `json:"node_id"`
+	Partitions int    `json:"partitions"`
+	Insecure   bool   `json:"insecure"`
+}
+
+// errUsage marks a bad flag or config: exit 2 with a one-line reason.
+var errUsage = errors.New("usage")
+
+// errHelp asks for the flags' help.
+var errHelp = errors.New("help")
+
+func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
+	c := serveConfig{Data: "./conto-data", HTTP: "127.0.0.1:7070", Raft: "127.0.0.1:7071", Partitions: 1}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config := fs.String("config", "", "JSON file with the same keys as the flags")
+	fs.StringVar(&c.Data, "data", c.Data, "data directory")
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP listen address")
+	fs.StringVar(&c.Raft, "raft", c.Raft, "Raft listen address, also how peers reach this node")
+	fs.StringVar(&c.Join, "join", "", "Raft address of a cluster member to join (empty: start or restart a cluster)")
+	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: the one in the data directory, or a new one)")
+	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "number of partitions (fixed for the life of the data)")
+	fs.BoolVar(&c.Insecure, "insecure", false, "allow a non-loopback HTTP address without authentication")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "usage: conto serve [flags]")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return c, errHelp
+		}
+		return c, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *config != "" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if err := c.merge(*config, set); err != nil {
+			return c, err
+		}
+	}
+	return c, c.validate()
+}
+
+// merge reads a JSON config file; flags given on the command line win.
+func (c *serveConfig) merge(path string, set map[string]bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: config: %v", errUsage, err)
+	}
+	var fromFile serveConfig
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fromFile); err != nil {
+		return fmt.Errorf("%w: config %s: %v", errUsage, path, err)
+	}
+	pick := func(name string, dst *string, v string) {
+		if !set[name] && v != "" {
+			*dst = v
+		}
+	}
+	pick("data", &c.Data, fromFile.Data)
+	pick("http", &c.HTTP, fromFile.HTTP)
+	pick("raft", &c.Raft, fromFile.Raft)
+	pick("join", &c.Join, fromFile.Join)
+	pick("node-id", &c.NodeID, fromFile.NodeID)
+	if !set["partitions"] && fromFile.Partitions != 0 {
+		c.Partitions = fromFile.Partitions
+	}
+	if !set["insecure"] && fromFile.Insecure {
+		c.Insecure = true
+	}
+	return nil
+}
+
+func (c *serveConfig) validate() error {
+	if _, err := partition.New(c.Partitions); err != nil {
+		return fmt.Errorf("%w: --partitions: %v", errUsage, err)
+	}
+	for name, addr := range map[string]string{"--http": c.HTTP, "--raft": c.Raft} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%w: %s %q: %v", errUsage, name, addr, err)
+		}
+	}
+	if !c.Insecure && !isLoopback(c.HTTP) {
+		return fmt.Errorf("%w: refusing to serve HTTP on %s without authentication; bind 127.0.0.1 or pass --insecure", errUsage, c.HTTP)
+	}
+	return nil
+}
+
+// isLoopback reports whether a listen address only accepts local clients.
+func isLoopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serve runs a node and its HTTP gateway until SIGINT or SIGTERM.
+func serve(args []string, stdout, stderr io.Writer) int {
+	c, err := parseServe(args, stdout)
+	if errors.Is(err, errHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "conto serve: %v\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := runServe(c, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "conto serve: %v\n", err)
+		if errors.Is(err, partition.ErrMismatch) {
+			return 2 // the flags contradict the data directory
+		}
+		return 1
+	}
+	return 0
+}
+
+func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
+	node, err := transactor.OpenNode(transactor.NodeConfig{Dir: c.Data, NodeID: c.NodeID, RaftAddr: c.Raft,
+		Partitions: c.Partitions, Bootstrap: c.Join == "", Forward: true, Logger: log, RaftLog: os.Stderr})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	if c.Join != "" {
+		if err := joinWithRetry(node, c.Join, log); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", c.HTTP)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.HTTP, err)
+	}
+	srv := gateway.New(gateway.Config{Engine: engine.New(node), Node: node, Logger: log})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "conto: serving http://%s (node %s, raft %s, %d partition(s), data %s)\n",
+		ln.Addr(), node.ID(), node.Addr(), c.Partitions, c.Data)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case err := <-served:
+		return err
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Stop accepting and drain requests in progress, then close Raft and
+	// the stores (deferred).
+	return srv.Shutdown(ctx)
+}
+
+// joinWithRetry asks the member at addr to add this node, retrying while
+// the cluster elects leaders, for at most a minute.
+func joinWithRetry(node *transactor.Node, addr string, log *slog.Logger) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err := node.Join(ctx, addr)
+		cancel()
+		if err == nil {
+			log.Info("joined the cluster", "via", addr, "node", node.ID())
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("join via %s: %w", addr, err)
+		}
+		log.Warn("join failed, retrying", "via", addr, "err", err)
+		time.Sleep(time.Second)
+	}
+}
