@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/conto-ledger/conto/engine/ledger"
 )
@@ -114,77 +113,6 @@ func (s *Store) encode(eff *ledger.Effects, ar *arena, more []kv, withMeta bool)
 		job.add(metaKey, m.encode())
 	}
 	return job
-}
-
-// encodeDelta encodes the batch's delta block: every changed account's
-// record and the statement entries this batch added to it, grouped from the
-// touches, behind a directory sorted by id.
-func (s *Store) encodeDelta(eff *ledger.Effects, job *writeJob) {
-	n := len(eff.Changed)
-	if n == 0 {
-		return
-	}
-	// ordinal[account index] = position in Changed + 1 (0: unchanged).
-	if c := s.state.AccountCount(); len(s.ordinal) < c {
-		s.ordinal = append(s.ordinal, make([]int32, c-len(s.ordinal))...)
-	}
-	for i, ai := range eff.Changed {
-		s.ordinal[ai] = int32(i + 1)
-	}
-	defer func() {
-		for _, ai := range eff.Changed {
-			s.ordinal[ai] = 0
-		}
-	}()
-	counts := make([]int, n)
-	for i := range eff.Touches {
-		counts[s.ordinal[eff.Touches[i].Account]-1]++
-	}
-	// order lists positions in Changed by account id; sorting the ids with
-	// them keeps the comparisons in one contiguous slice.
-	type idPos struct {
-		id  ledger.Uint128
-		pos int
-	}
-	order := make([]idPos, n)
-	size := 4 + n*deltaDirRow
-	for i, ai := range eff.Changed {
-		a := s.state.AccountAt(ai)
-		order[i] = idPos{a.ID, i}
-		size += ledger.RecordSize + counts[i]*entrySize(a)
-	}
-	slices.SortFunc(order, func(x, y idPos) int { return cmpU128(x.id, y.id) })
-	block := job.arena.allocBig(size)
-	le.PutUint32(block, uint32(n))
-	cursor := make([]int, n) // where the next entry of each account goes
-	off := 4 + n*deltaDirRow
-	for row, o := range order {
-		ci := o.pos
-		a := s.state.AccountAt(eff.Changed[ci])
-		r := block[4+row*deltaDirRow:]
-		le.PutUint64(r, a.ID.Lo)
-		le.PutUint64(r[8:], a.ID.Hi)
-		le.PutUint32(r[16:], uint32(off))
-		le.PutUint32(r[20:], uint32(counts[ci]))
-		ledger.EncodeAccount(block[off:], a)
-		cursor[ci] = off + ledger.RecordSize
-		off += ledger.RecordSize + counts[ci]*entrySize(a)
-	}
-	for i := range eff.Touches {
-		t := &eff.Touches[i]
-		ci := s.ordinal[t.Account] - 1
-		e := statementEntry{Timestamp: t.Balance.Timestamp, TransferID: t.TransferID, Balance: t.Balance}
-		if t.Debit {
-			e.Flags |= entryDebit
-		}
-		if t.Slot < 0 {
-			e.Flags |= entryExpiry
-		}
-		withBalance := entrySize(s.state.AccountAt(t.Account)) == entryWithBalance
-		putEntry(block[cursor[ci]:], &e, withBalance)
-		cursor[ci] += entrySize(s.state.AccountAt(t.Account))
-	}
-	job.add(u64Key(prefixDelta, eff.Version), block)
 }
 
 func cmpU128(a, b ledger.Uint128) int {

@@ -132,13 +132,20 @@ func loadAccounts(txn *badger.Txn, m meta) ([]ledger.Account, map[ledger.Uint128
 			if err != nil {
 				return err
 			}
-			for row := 0; row < n; row++ {
-				a, _, err := deltaBody(block, row)
+			history := func(id ledger.Uint128) bool { a := byID[id]; return hasHistory(&a) }
+			for i := 0; i < n; i++ {
+				row, err := deltaRowAt(block, i, history)
 				if err != nil {
 					return err
 				}
-				byID[a.ID] = a
-				recent[a.ID] = append(recent[a.ID], v)
+				base, ok := byID[row.id]
+				if !ok && !row.full {
+					return fmt.Errorf("account %s changes before it exists", row.id)
+				}
+				if byID[row.id], err = row.account(base, v); err != nil {
+					return err
+				}
+				recent[row.id] = append(recent[row.id], v)
 			}
 			return nil
 		})

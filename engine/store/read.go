@@ -53,7 +53,7 @@ func (f *Filter) matches(e *statementEntry) bool {
 	if e.Timestamp < f.TimestampMin || e.Timestamp > f.TimestampMax {
 		return false
 	}
-	if e.Flags&entryDebit != 0 {
+	if e.Debit {
 		return f.Debits
 	}
 	return f.Credits
@@ -105,6 +105,7 @@ type view struct {
 	visible uint64
 	recent  []uint64
 	exists  bool
+	base    ledger.Account // the account now: its unchanging fields
 }
 
 // viewOf waits until version upTo (capped at the last applied version) is
@@ -125,27 +126,27 @@ func (s *Store) viewOf(id ledger.Uint128, upTo uint64) (view, error) {
 	if i, ok := s.state.AccountIndex(id); ok {
 		v.exists = true
 		v.recent = slices.Clone(s.index.versions(i))
+		v.base = *s.state.AccountAt(i)
 	}
 	return v, nil
 }
 
-// readDelta finds the account in the delta block of version v and passes its
-// record and raw entries to fn (valid only during fn).
-func readDelta(txn *badger.Txn, id ledger.Uint128, v uint64, fn func(a *ledger.Account, raw []byte)) error {
+// readDelta finds the account's row in the delta block of version v and
+// passes it to fn (valid only during fn).
+func readDelta(txn *badger.Txn, vw *view, id ledger.Uint128, v uint64, fn func(r *deltaRow) error) error {
 	item, err := txn.Get(u64Key(prefixDelta, v))
 	if err != nil {
 		return fmt.Errorf("delta block %d: %w", v, err)
 	}
 	return item.Value(func(block []byte) error {
-		a, raw, ok, err := deltaLookup(block, id)
+		r, ok, err := deltaLookup(block, id, hasHistory(&vw.base))
 		if err != nil {
 			return fmt.Errorf("delta block %d: %w", v, err)
 		}
 		if !ok {
 			return fmt.Errorf("delta block %d does not hold account %s", v, id)
 		}
-		fn(&a, raw)
-		return nil
+		return fn(&r)
 	})
 }
 
@@ -164,7 +165,10 @@ func (s *Store) AccountAt(id ledger.Uint128, version uint64) (ledger.Account, bo
 	)
 	err = accountVersions(vw.txn, id, vw.recent, min(version, vw.visible), func(v uint64) (bool, error) {
 		found = true
-		return false, readDelta(vw.txn, id, v, func(got *ledger.Account, _ []byte) { a = *got })
+		return false, readDelta(vw.txn, &vw, id, v, func(r *deltaRow) (err error) {
+			a, err = r.account(vw.base, v)
+			return err
+		})
 	})
 	if err != nil {
 		return ledger.Account{}, false, fmt.Errorf("store: read account %s as of %d: %w", id, version, err)
@@ -210,23 +214,45 @@ func (s *Store) AccountAtTime(id ledger.Uint128, t uint64) (ledger.Account, bool
 }
 
 // AccountTransfers returns the account's transfers selected by f, ordered by
-// timestamp (the mini statement).
+// timestamp (the mini statement). The records come from the batches'
+// transfer blocks.
 func (s *Store) AccountTransfers(id ledger.Uint128, f Filter) ([]ledger.Transfer, error) {
 	entries, err := s.statement(id, f, false)
 	if err != nil {
 		return nil, err
 	}
+	txn, err := s.readTxn()
+	if err != nil {
+		return nil, err
+	}
+	defer txn.Discard()
 	out := make([]ledger.Transfer, 0, len(entries))
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	for _, e := range entries {
-		t, ok := s.state.Transfer(e.TransferID)
-		if !ok {
-			return nil, fmt.Errorf("store: statement of %s names missing transfer %s", id, e.TransferID)
+		t, err := blockTransfer(txn, e.Version, e.Slot)
+		if err != nil {
+			return nil, fmt.Errorf("store: statement of %s: %w", id, err)
 		}
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// blockTransfer reads the transfer in slot of version v's transfer block.
+func blockTransfer(txn *badger.Txn, v uint64, slot int32) (ledger.Transfer, error) {
+	item, err := txn.Get(u64Key(prefixBlock, v))
+	if err != nil {
+		return ledger.Transfer{}, fmt.Errorf("transfer block %d: %w", v, err)
+	}
+	var t ledger.Transfer
+	err = item.Value(func(block []byte) error {
+		off := int(slot) * ledger.RecordSize
+		if slot < 0 || off+ledger.RecordSize > len(block) {
+			return fmt.Errorf("transfer block %d has no slot %d", v, slot)
+		}
+		t, err = ledger.DecodeTransfer(block[off:])
+		return err
+	})
+	return t, err
 }
 
 // AccountBalances returns the balances of a history account after each
@@ -265,13 +291,19 @@ func (s *Store) statement(id ledger.Uint128, f Filter, withExpiries bool) ([]sta
 	ring := newEntryRing(f.Limit)
 	err = accountVersions(vw.txn, id, vw.recent, vw.visible, func(v uint64) (bool, error) {
 		var entries []statementEntry
-		err := readDelta(vw.txn, id, v, func(a *ledger.Account, raw []byte) { entries = decodeEntries(a, raw) })
+		err := readDelta(vw.txn, &vw, id, v, func(r *deltaRow) error {
+			entries = decodeEntries(r.entries, hasHistory(&vw.base))
+			for i := range entries {
+				entries[i].Version = v
+			}
+			return nil
+		})
 		if err != nil {
 			return false, err
 		}
 		for i := len(entries) - 1; i >= 0; i-- {
 			e := &entries[i]
-			if !f.matches(e) || (!withExpiries && e.Flags&entryExpiry != 0) {
+			if !f.matches(e) || (!withExpiries && e.Slot < 0) {
 				continue
 			}
 			if !f.Reversed {
