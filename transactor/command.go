@@ -44,8 +44,20 @@ func encodeCommand(b *ledger.Batch) []byte {
 	return buf
 }
 
-// decodeCommand decodes a command into a batch at the given version.
-func decodeCommand(data []byte, version uint64) (*ledger.Batch, error) {
+// decodeScratch holds event slices reused from one decode to the next. The
+// FSM decodes one batch at a time and the store does not keep the slices,
+// so a 1 MiB batch costs no allocation.
+type decodeScratch struct {
+	accounts  []ledger.Account
+	transfers []ledger.Transfer
+}
+
+// decodeCommand decodes a command into a batch at the given version. With
+// scratch, the batch's slices are valid until the next decode.
+func decodeCommand(data []byte, version uint64, scratch *decodeScratch) (*ledger.Batch, error) {
+	if scratch == nil {
+		scratch = &decodeScratch{}
+	}
 	if len(data) < headerSize || data[0] != commandMagic || data[1] != commandFormat || data[3] != 0 {
 		return nil, fmt.Errorf("%w: bad header", ErrCommand)
 	}
@@ -58,14 +70,14 @@ func decodeCommand(data []byte, version uint64) (*ledger.Batch, error) {
 	var err error
 	switch b.Kind {
 	case ledger.KindAccounts:
-		b.Accounts = make([]ledger.Account, n)
+		b.Accounts = grow(&scratch.accounts, n)
 		for i := range b.Accounts {
 			if b.Accounts[i], err = ledger.DecodeAccount(rec[i*ledger.RecordSize:]); err != nil {
 				return nil, fmt.Errorf("%w: record %d: %v", ErrCommand, i, err)
 			}
 		}
 	case ledger.KindTransfers:
-		b.Transfers = make([]ledger.Transfer, n)
+		b.Transfers = grow(&scratch.transfers, n)
 		for i := range b.Transfers {
 			if b.Transfers[i], err = ledger.DecodeTransfer(rec[i*ledger.RecordSize:]); err != nil {
 				return nil, fmt.Errorf("%w: record %d: %v", ErrCommand, i, err)
@@ -79,4 +91,12 @@ func decodeCommand(data []byte, version uint64) (*ledger.Batch, error) {
 		return nil, fmt.Errorf("%w: kind %d", ErrCommand, b.Kind)
 	}
 	return b, nil
+}
+
+// grow returns (*buf)[:n], reallocating only when it is too small.
+func grow[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
+	}
+	return (*buf)[:n]
 }

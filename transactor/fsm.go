@@ -37,6 +37,7 @@ type fsm struct {
 	// the partition must stop, and a restart replays the log.
 	onFatal   func(error)
 	fatalOnce sync.Once
+	scratch   decodeScratch
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -65,7 +66,7 @@ func (f *fsm) applyEntry(l *raft.Log) *Response {
 	if len(l.Data) > 2 && l.Data[2] == kindTxn {
 		return f.applyTxn(l, resp)
 	}
-	b, err := decodeCommand(l.Data, l.Index)
+	b, err := decodeCommand(l.Data, l.Index, &f.scratch)
 	if err != nil {
 		resp.Err = err
 		f.applied = l.Index // a malformed entry is skipped identically everywhere
