@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,13 +34,20 @@ type Config struct {
 	WriteTimeout   time.Duration // [30s] to write a response
 	IdleTimeout    time.Duration // [60s] keep-alive
 	RequestTimeout time.Duration // [30s] to commit or read
+	// Coalescing: concurrent requests are merged into batches of at most
+	// BatchEvents events [8189], waiting at most BatchWindow [1ms] after a
+	// batch's first request for more to join it.
+	BatchEvents int
+	BatchWindow time.Duration
 }
 
 // Server serves the API of SPEC §3-§4.
 type Server struct {
-	cfg   Config
-	srv   *fasthttp.Server
-	reqID atomic.Uint64
+	cfg       Config
+	srv       *fasthttp.Server
+	reqID     atomic.Uint64
+	accounts  *batcher[ledger.Account]
+	transfers *batcher[ledger.Transfer]
 }
 
 // New returns a server; Serve starts it.
@@ -52,7 +60,14 @@ func New(cfg Config) *Server {
 	setDefault(&cfg.WriteTimeout, 30*time.Second)
 	setDefault(&cfg.IdleTimeout, 60*time.Second)
 	setDefault(&cfg.RequestTimeout, 30*time.Second)
+	setDefault(&cfg.BatchEvents, ledger.MaxBatchEvents)
+	setDefault(&cfg.BatchWindow, time.Millisecond)
+	cfg.BatchEvents = min(cfg.BatchEvents, ledger.MaxBatchEvents)
 	s := &Server{cfg: cfg}
+	s.accounts = newBatcher(cfg.Engine.CreateAccounts,
+		func(a *ledger.Account) bool { return a.Flags&ledger.AccountLinked != 0 }, cfg.BatchEvents, cfg.BatchWindow)
+	s.transfers = newBatcher(cfg.Engine.CreateTransfers,
+		func(t *ledger.Transfer) bool { return t.Flags&ledger.TransferLinked != 0 }, cfg.BatchEvents, cfg.BatchWindow)
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		Name:               "conto",
@@ -84,8 +99,14 @@ func setDefault[T comparable](v *T, d T) {
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
 
-// Shutdown stops accepting, waits for requests in progress, and closes.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+// Shutdown stops accepting, waits for requests in progress (their batches
+// commit), then stops the batchers.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	s.accounts.close()
+	s.transfers.close()
+	return err
+}
 
 type fasthttpLogger struct{ log *slog.Logger }
 
@@ -134,7 +155,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, method string, p []string) {
 	case method == "POST" && len(p) == 1 && p[0] == "txn":
 		s.txn(ctx)
 	case method == "GET" && len(p) >= 2 && p[0] == "kv":
-		s.getKV(ctx, strings.Join(p[1:], "/"))
+		s.getKV(ctx)
 	default:
 		writeError(ctx, 404, "not_found", "no such endpoint: "+method+" /v1/"+strings.Join(p, "/"))
 	}
@@ -204,7 +225,9 @@ func (s *Server) batchError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &nl):
 		writeError(ctx, 503, "not_leader", err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
-		writeError(ctx, 503, "timeout", "the request timed out")
+		writeError(ctx, 503, "timeout", "the request timed out before it was queued; nothing was applied")
+	case errors.Is(err, errStopping):
+		writeError(ctx, 503, "shutting_down", "the server is shutting down; nothing was applied")
 	default:
 		s.cfg.Logger.Error("request failed", "err", err)
 		writeError(ctx, 500, "internal", "internal error")
@@ -244,7 +267,7 @@ func (s *Server) createAccounts(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := s.timeout()
 	defer cancel()
-	res, err := s.cfg.Engine.CreateAccounts(c, accts)
+	res, err := s.accounts.submit(c, accts)
 	s.writeResults(ctx, binary, res, err, func(st uint32) string { return ledger.AccountStatus(st).String() })
 }
 
@@ -277,7 +300,7 @@ func (s *Server) createTransfers(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := s.timeout()
 	defer cancel()
-	res, err := s.cfg.Engine.CreateTransfers(c, ts)
+	res, err := s.transfers.submit(c, ts)
 	s.writeResults(ctx, binary, res, err, func(st uint32) string { return ledger.TransferStatus(st).String() })
 }
 
@@ -414,6 +437,12 @@ func (s *Server) getTransfer(ctx *fasthttp.RequestCtx, idText string) {
 }
 
 func (s *Server) lookup(ctx *fasthttp.RequestCtx, kind string) {
+	if binary, ok := mediaType(ctx); !ok {
+		return
+	} else if binary {
+		writeError(ctx, 415, "unsupported_media_type", "lookups take JSON")
+		return
+	}
 	var in struct {
 		IDs []U128 `json:"ids"`
 	}
@@ -544,7 +573,7 @@ func parseFilter(args *fasthttp.Args) (store.Filter, error) {
 type txnCheck struct {
 	AccountID *U128   `json:"account_id,omitempty"`
 	Key       *string `json:"key,omitempty"`
-	Version   U64     `json:"version"`
+	Version   *U64    `json:"version"`
 }
 
 type txnPut struct {
@@ -602,10 +631,12 @@ func (in *txnRequest) toStore() (*store.Txn, string) {
 		switch {
 		case (c.AccountID == nil) == (c.Key == nil):
 			return nil, fmt.Sprintf("check %d must have exactly one of account_id and key", i)
+		case c.Version == nil:
+			return nil, fmt.Sprintf("check %d has no version (\"0\" means must not exist)", i)
 		case c.AccountID != nil:
-			txn.AccountChecks = append(txn.AccountChecks, store.AccountCheck{ID: ledger.Uint128(*c.AccountID), Version: uint64(c.Version)})
+			txn.AccountChecks = append(txn.AccountChecks, store.AccountCheck{ID: ledger.Uint128(*c.AccountID), Version: uint64(*c.Version)})
 		default:
-			txn.KeyChecks = append(txn.KeyChecks, store.KeyCheck{Key: *c.Key, Version: uint64(c.Version)})
+			txn.KeyChecks = append(txn.KeyChecks, store.KeyCheck{Key: *c.Key, Version: uint64(*c.Version)})
 		}
 	}
 	for i, p := range in.Puts {
@@ -638,7 +669,19 @@ func conflictsJSON(cs []store.Conflict) []map[string]any {
 	return out
 }
 
-func (s *Server) getKV(ctx *fasthttp.RequestCtx, key string) {
+// getKV serves /v1/kv/{key}. The key is taken from the raw path and
+// percent-decoded, not from the normalised one, so keys with slashes
+// ("a//b", "x/") read exactly what was written.
+func (s *Server) getKV(ctx *fasthttp.RequestCtx) {
+	raw := string(ctx.Request.URI().PathOriginal())
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	key, err := url.PathUnescape(strings.TrimPrefix(raw, "/v1/kv/"))
+	if err != nil || !strings.HasPrefix(raw, "/v1/kv/") {
+		writeError(ctx, 400, "invalid_key", "the key is not a valid percent-encoded path segment")
+		return
+	}
 	if err := store.ValidateKey(key); err != nil {
 		writeError(ctx, 400, "invalid_key", err.Error())
 		return

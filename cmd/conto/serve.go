@@ -32,6 +32,9 @@ type serveConfig struct {
 	NodeID     string `json:"node_id"`
 	Partitions int    `json:"partitions"`
 	Insecure   bool   `json:"insecure"`
+	// Request coalescing (gateway.Config).
+	BatchEvents int           `json:"batch_events"`
+	BatchWindow time.Duration `json:"batch_window"`
 }
 
 // errUsage marks a bad flag or config: exit 2 with a one-line reason.
@@ -52,6 +55,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: the one in the data directory, or a new one)")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "number of partitions (fixed for the life of the data)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow a non-loopback HTTP address without authentication")
+	fs.IntVar(&c.BatchEvents, "batch-events", 8189, "most events coalesced into one batch (1..8189)")
+	fs.DurationVar(&c.BatchWindow, "batch-window", time.Millisecond, "how long a batch waits for more requests to join it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "usage: conto serve [flags]")
@@ -102,10 +107,22 @@ func (c *serveConfig) merge(path string, set map[string]bool) error {
 	if !set["insecure"] && fromFile.Insecure {
 		c.Insecure = true
 	}
+	if !set["batch-events"] && fromFile.BatchEvents != 0 {
+		c.BatchEvents = fromFile.BatchEvents
+	}
+	if !set["batch-window"] && fromFile.BatchWindow != 0 {
+		c.BatchWindow = fromFile.BatchWindow // JSON: nanoseconds
+	}
 	return nil
 }
 
 func (c *serveConfig) validate() error {
+	if c.BatchEvents < 1 || c.BatchEvents > 8189 {
+		return fmt.Errorf("%w: --batch-events %d: must be 1..8189", errUsage, c.BatchEvents)
+	}
+	if c.BatchWindow <= 0 || c.BatchWindow > time.Second {
+		return fmt.Errorf("%w: --batch-window %s: must be in (0, 1s]", errUsage, c.BatchWindow)
+	}
 	if _, err := partition.New(c.Partitions); err != nil {
 		return fmt.Errorf("%w: --partitions: %v", errUsage, err)
 	}
@@ -167,7 +184,8 @@ func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.HTTP, err)
 	}
-	srv := gateway.New(gateway.Config{Engine: engine.New(node), Node: node, Logger: log})
+	srv := gateway.New(gateway.Config{Engine: engine.New(node), Node: node, Logger: log,
+		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "conto: serving http://%s (node %s, raft %s, %d partition(s), data %s)\n",

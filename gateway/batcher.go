@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/conto-ledger/conto/engine"
+	"github.com/conto-ledger/conto/engine/ledger"
+)
+
+var (
+	// errStopping: the server is shutting down; the request was not applied.
+	errStopping = errors.New("server is shutting down")
+	// errUnknownAfterTimeout: the request timed out while its batch was
+	// being committed.
+	errUnknownAfterTimeout = fmt.Errorf("%w: timed out while committing", engine.ErrUnknownOutcome)
+)
+
+// batcher coalesces concurrent requests of one kind into batches: the seed's
+// buffering threshold, a count of events or a time window, whichever comes
+// first. A request's events stay contiguous and in order, so its linked
+// chains are never split, and each request gets exactly its own results.
+// A request whose last event is linked (a chain left open) always ends its
+// batch, so the open chain fails as it would alone, instead of swallowing
+// the next request's events.
+type batcher[E any] struct {
+	commit    func(ctx context.Context, events []E) ([]ledger.Result, error)
+	linked    func(*E) bool
+	maxEvents int
+	window    time.Duration
+	queue     chan *pending[E]
+	inFlight  chan struct{} // bounds the merged batches being committed
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	// closing makes "enqueue" and "stop" exclusive, so no request is queued
+	// after the queue was drained at shutdown.
+	closing sync.RWMutex
+	closed  bool
+}
+
+// pending is one request waiting in the batcher.
+type pending[E any] struct {
+	events []E
+	done   chan outcome
+}
+
+type outcome struct {
+	results []ledger.Result
+	err     error
+}
+
+const (
+	batcherQueue    = 4096 // requests waiting; beyond it callers block (back-pressure)
+	batcherInFlight = 8    // merged batches being committed at once
+)
+
+func newBatcher[E any](commit func(context.Context, []E) ([]ledger.Result, error), linked func(*E) bool,
+	maxEvents int, window time.Duration) *batcher[E] {
+	b := &batcher[E]{commit: commit, linked: linked, maxEvents: maxEvents, window: window,
+		queue: make(chan *pending[E], batcherQueue), inFlight: make(chan struct{}, batcherInFlight),
+		stop: make(chan struct{})}
+	b.wg.Add(1)
+	go b.run()
+	return b
+}
+
+// submit queues a request's events and waits for their results. If ctx
+// ends while the merged batch is in flight, the outcome is unknown.
+func (b *batcher[E]) submit(ctx context.Context, events []E) ([]ledger.Result, error) {
+	p := &pending[E]{events: events, done: make(chan outcome, 1)}
+	if err := b.enqueue(ctx, p); err != nil {
+		return nil, err // never queued: nothing applied
+	}
+	select {
+	case o := <-p.done:
+		return o.results, o.err
+	case <-ctx.Done():
+		return nil, errUnknownAfterTimeout
+	}
+}
+
+func (b *batcher[E]) enqueue(ctx context.Context, p *pending[E]) error {
+	b.closing.RLock()
+	defer b.closing.RUnlock()
+	if b.closed {
+		return errStopping
+	}
+	select {
+	case b.queue <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run collects requests into batches and dispatches them.
+func (b *batcher[E]) run() {
+	defer b.wg.Done()
+	var carry *pending[E] // a request that did not fit the last batch
+	for {
+		first := carry
+		if first == nil {
+			select {
+			case first = <-b.queue:
+			case <-b.stop:
+				b.refuseQueued()
+				return
+			}
+		}
+		var group []*pending[E]
+		group, carry = b.collect(first)
+		b.inFlight <- struct{}{}
+		b.wg.Add(1)
+		go b.dispatch(group)
+	}
+}
+
+// refuseQueued answers the requests still queued at shutdown: nothing of
+// theirs was applied.
+func (b *batcher[E]) refuseQueued() {
+	for {
+		select {
+		case p := <-b.queue:
+			p.done <- outcome{err: errStopping}
+		default:
+			return
+		}
+	}
+}
+
+// collect gathers requests after first until the batch is full, the window
+// has passed, or a request ends with an open chain. A request that does not
+// fit is returned as carry, for the next batch.
+func (b *batcher[E]) collect(first *pending[E]) (group []*pending[E], carry *pending[E]) {
+	group = []*pending[E]{first}
+	n := len(first.events)
+	if b.endsOpen(first) {
+		return group, nil
+	}
+	timer := time.NewTimer(b.window)
+	defer timer.Stop()
+	for n < b.maxEvents {
+		select {
+		case p := <-b.queue:
+			if n+len(p.events) > b.maxEvents {
+				return group, p
+			}
+			group = append(group, p)
+			n += len(p.events)
+			if b.endsOpen(p) {
+				return group, nil
+			}
+		case <-timer.C:
+			return group, nil
+		}
+	}
+	return group, nil
+}
+
+func (b *batcher[E]) endsOpen(p *pending[E]) bool {
+	return len(p.events) > 0 && b.linked(&p.events[len(p.events)-1])
+}
+
+// dispatch commits one merged batch and hands each request its results.
+func (b *batcher[E]) dispatch(group []*pending[E]) {
+	defer b.wg.Done()
+	defer func() { <-b.inFlight }()
+	var events []E
+	if len(group) == 1 {
+		events = group[0].events
+	} else {
+		for _, p := range group {
+			events = append(events, p.events...)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	results, err := b.commit(ctx, events)
+	off := 0
+	for _, p := range group {
+		if err != nil {
+			p.done <- outcome{err: err}
+			continue
+		}
+		p.done <- outcome{results: results[off : off+len(p.events)]}
+		off += len(p.events)
+	}
+}
+
+// close stops collecting and waits for batches in flight.
+func (b *batcher[E]) close() {
+	b.closing.Lock()
+	b.closed = true
+	b.closing.Unlock()
+	close(b.stop)
+	b.wg.Wait()
+}
