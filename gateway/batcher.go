@@ -28,6 +28,7 @@ var (
 // the next request's events.
 type batcher[E any] struct {
 	commit    func(ctx context.Context, events []E) ([]ledger.Result, error)
+	observe   func(events, requests int, d time.Duration) // optional
 	linked    func(*E) bool
 	maxEvents int
 	window    time.Duration
@@ -178,7 +179,11 @@ func (b *batcher[E]) dispatch(group []*pending[E]) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	start := time.Now()
 	results, err := b.commit(ctx, events)
+	if b.observe != nil {
+		b.observe(len(events), len(group), time.Since(start))
+	}
 	off := 0
 	for _, p := range group {
 		if err != nil {

@@ -48,6 +48,7 @@ type Server struct {
 	reqID     atomic.Uint64
 	accounts  *batcher[ledger.Account]
 	transfers *batcher[ledger.Transfer]
+	metrics   *metrics
 }
 
 // New returns a server; Serve starts it.
@@ -68,6 +69,9 @@ func New(cfg Config) *Server {
 		func(a *ledger.Account) bool { return a.Flags&ledger.AccountLinked != 0 }, cfg.BatchEvents, cfg.BatchWindow)
 	s.transfers = newBatcher(cfg.Engine.CreateTransfers,
 		func(t *ledger.Transfer) bool { return t.Flags&ledger.TransferLinked != 0 }, cfg.BatchEvents, cfg.BatchWindow)
+	s.metrics = newMetrics(cfg.Node)
+	s.accounts.observe = func(e, r int, d time.Duration) { s.metrics.observeBatch("accounts", e, r, d) }
+	s.transfers.observe = func(e, r int, d time.Duration) { s.metrics.observeBatch("transfers", e, r, d) }
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		Name:               "conto",
@@ -121,44 +125,60 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		id = strconv.FormatUint(s.reqID.Add(1), 10)
 	}
 	ctx.Response.Header.Set("X-Request-Id", id)
+	start := time.Now()
 	method, path := string(ctx.Method()), string(ctx.Path())
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	route := "GET " + path
 	switch {
 	case path == "/healthz" && method == "GET":
 		writeJSON(ctx, 200, map[string]string{"status": "ok"})
 	case path == "/readyz" && method == "GET":
 		s.readyz(ctx)
+	case path == "/metrics" && method == "GET":
+		s.metrics.handler(ctx)
 	case len(parts) < 2 || parts[0] != "v1":
+		route = "unknown"
 		writeError(ctx, 404, "not_found", "no such endpoint: "+method+" "+path)
 	default:
-		s.route(ctx, method, parts[1:])
+		route = s.route(ctx, method, parts[1:])
 	}
+	s.metrics.observeRequest(route, ctx.Response.StatusCode(), time.Since(start))
 	if code := ctx.Response.StatusCode(); code >= 500 {
 		s.cfg.Logger.Warn("request failed", "request_id", id, "method", method, "path", path, "status", code)
 	}
 }
 
-func (s *Server) route(ctx *fasthttp.RequestCtx, method string, p []string) {
+// route serves an API request and returns its route template, the label
+// of its metrics (bounded: ids and keys are not part of it).
+func (s *Server) route(ctx *fasthttp.RequestCtx, method string, p []string) string {
 	switch {
 	case method == "POST" && len(p) == 1 && p[0] == "accounts":
 		s.createAccounts(ctx)
+		return "POST /v1/accounts"
 	case method == "POST" && len(p) == 1 && p[0] == "transfers":
 		s.createTransfers(ctx)
+		return "POST /v1/transfers"
 	case method == "POST" && len(p) == 2 && p[1] == "lookup" && (p[0] == "accounts" || p[0] == "transfers"):
 		s.lookup(ctx, p[0])
+		return "POST /v1/" + p[0] + "/lookup"
 	case method == "GET" && len(p) == 2 && p[0] == "accounts":
 		s.getAccount(ctx, p[1])
+		return "GET /v1/accounts/{id}"
 	case method == "GET" && len(p) == 2 && p[0] == "transfers":
 		s.getTransfer(ctx, p[1])
+		return "GET /v1/transfers/{id}"
 	case method == "GET" && len(p) == 3 && p[0] == "accounts" && (p[2] == "transfers" || p[2] == "balances"):
 		s.statement(ctx, p[1], p[2])
+		return "GET /v1/accounts/{id}/" + p[2]
 	case method == "POST" && len(p) == 1 && p[0] == "txn":
 		s.txn(ctx)
+		return "POST /v1/txn"
 	case method == "GET" && len(p) >= 2 && p[0] == "kv":
 		s.getKV(ctx)
-	default:
-		writeError(ctx, 404, "not_found", "no such endpoint: "+method+" /v1/"+strings.Join(p, "/"))
+		return "GET /v1/kv/{key}"
 	}
+	writeError(ctx, 404, "not_found", "no such endpoint: "+method+" /v1/"+strings.Join(p, "/"))
+	return "unknown"
 }
 
 // writeError writes SPEC's error shape.
