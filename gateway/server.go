@@ -17,6 +17,7 @@ import (
 	"github.com/conto-ledger/conto/engine"
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/conto-ledger/conto/engine/store"
+	"github.com/conto-ledger/conto/gateway/wire"
 	"github.com/conto-ledger/conto/transactor"
 	"github.com/valyala/fasthttp"
 )
@@ -271,8 +272,8 @@ func (s *Server) createAccounts(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	} else {
-		var in []Account
-		if err := decodeStrict(ctx.PostBody(), &in); err != nil {
+		var in []wire.Account
+		if err := wire.DecodeStrict(ctx.PostBody(), &in); err != nil {
 			jsonError(ctx, err)
 			return
 		}
@@ -282,7 +283,7 @@ func (s *Server) createAccounts(ctx *fasthttp.RequestCtx) {
 		}
 		accts = make([]ledger.Account, len(in))
 		for i := range in {
-			accts[i] = in[i].toLedger()
+			accts[i] = in[i].ToLedger()
 		}
 	}
 	c, cancel := s.timeout()
@@ -304,8 +305,8 @@ func (s *Server) createTransfers(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	} else {
-		var in []Transfer
-		if err := decodeStrict(ctx.PostBody(), &in); err != nil {
+		var in []wire.Transfer
+		if err := wire.DecodeStrict(ctx.PostBody(), &in); err != nil {
 			jsonError(ctx, err)
 			return
 		}
@@ -315,7 +316,7 @@ func (s *Server) createTransfers(ctx *fasthttp.RequestCtx) {
 		}
 		ts = make([]ledger.Transfer, len(in))
 		for i := range in {
-			ts[i] = in[i].toLedger()
+			ts[i] = in[i].ToLedger()
 		}
 	}
 	c, cancel := s.timeout()
@@ -345,9 +346,9 @@ func (s *Server) writeResults(ctx *fasthttp.RequestCtx, binary bool, res []ledge
 		ctx.SetBody(ledger.EncodeResults(make([]byte, 0, len(res)*ledger.ResultSize), res))
 		return
 	}
-	out := make([]Result, len(res))
+	out := make([]wire.Result, len(res))
 	for i, r := range res {
-		out[i] = Result{Status: name(r.Status), Timestamp: U64(r.Timestamp)}
+		out[i] = wire.Result{Status: name(r.Status), Timestamp: wire.U64(r.Timestamp)}
 	}
 	writeJSON(ctx, 200, out)
 }
@@ -423,7 +424,7 @@ func (s *Server) getAccount(ctx *fasthttp.RequestCtx, idText string) {
 		writeError(ctx, 404, "not_found", "no account "+id.String())
 		return
 	}
-	writeJSON(ctx, 200, accountJSON(&a))
+	writeJSON(ctx, 200, wire.FromAccount(&a))
 }
 
 // findTransfer looks a transfer up in every partition: a transfer id does
@@ -453,7 +454,7 @@ func (s *Server) getTransfer(ctx *fasthttp.RequestCtx, idText string) {
 		writeError(ctx, 404, "not_found", "no transfer "+id.String())
 		return
 	}
-	writeJSON(ctx, 200, transferJSON(&t))
+	writeJSON(ctx, 200, wire.FromTransfer(&t))
 }
 
 func (s *Server) lookup(ctx *fasthttp.RequestCtx, kind string) {
@@ -464,9 +465,9 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, kind string) {
 		return
 	}
 	var in struct {
-		IDs []U128 `json:"ids"`
+		IDs []wire.U128 `json:"ids"`
 	}
-	if err := decodeStrict(ctx.PostBody(), &in); err != nil {
+	if err := wire.DecodeStrict(ctx.PostBody(), &in); err != nil {
 		jsonError(ctx, err)
 		return
 	}
@@ -475,7 +476,7 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, kind string) {
 		return
 	}
 	if kind == "accounts" {
-		out := []Account{}
+		out := []wire.Account{}
 		for _, raw := range in.IDs {
 			id := ledger.Uint128(raw)
 			p, ok := s.readPartition(ctx, id)
@@ -483,20 +484,20 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx, kind string) {
 				return
 			}
 			if a, found := p.Store().Account(id); found {
-				out = append(out, accountJSON(&a))
+				out = append(out, wire.FromAccount(&a))
 			}
 		}
 		writeJSON(ctx, 200, out)
 		return
 	}
-	out := []Transfer{}
+	out := []wire.Transfer{}
 	for _, raw := range in.IDs {
 		t, found, ok := s.findTransfer(ctx, ledger.Uint128(raw))
 		if !ok {
 			return
 		}
 		if found {
-			out = append(out, transferJSON(&t))
+			out = append(out, wire.FromTransfer(&t))
 		}
 	}
 	writeJSON(ctx, 200, out)
@@ -523,9 +524,9 @@ func (s *Server) statement(ctx *fasthttp.RequestCtx, idText, what string) {
 			s.batchError(ctx, err)
 			return
 		}
-		out := make([]Transfer, len(ts))
+		out := make([]wire.Transfer, len(ts))
 		for i := range ts {
-			out[i] = transferJSON(&ts[i])
+			out[i] = wire.FromTransfer(&ts[i])
 		}
 		writeJSON(ctx, 200, out)
 		return
@@ -535,10 +536,10 @@ func (s *Server) statement(ctx *fasthttp.RequestCtx, idText, what string) {
 		s.batchError(ctx, err)
 		return
 	}
-	out := make([]Balance, len(bs))
+	out := make([]wire.Balance, len(bs))
 	for i, b := range bs {
-		out[i] = Balance{Timestamp: U64(b.Timestamp), DebitsPending: U64(b.DebitsPending), DebitsPosted: U64(b.DebitsPosted),
-			CreditsPending: U64(b.CreditsPending), CreditsPosted: U64(b.CreditsPosted)}
+		out[i] = wire.Balance{Timestamp: wire.U64(b.Timestamp), DebitsPending: wire.U64(b.DebitsPending), DebitsPosted: wire.U64(b.DebitsPosted),
+			CreditsPending: wire.U64(b.CreditsPending), CreditsPosted: wire.U64(b.CreditsPosted)}
 	}
 	writeJSON(ctx, 200, out)
 }
@@ -591,9 +592,9 @@ func parseFilter(args *fasthttp.Args) (store.Filter, error) {
 }
 
 type txnCheck struct {
-	AccountID *U128   `json:"account_id,omitempty"`
-	Key       *string `json:"key,omitempty"`
-	Version   *U64    `json:"version"`
+	AccountID *wire.U128 `json:"account_id,omitempty"`
+	Key       *string    `json:"key,omitempty"`
+	Version   *wire.U64  `json:"version"`
 }
 
 type txnPut struct {
@@ -602,9 +603,9 @@ type txnPut struct {
 }
 
 type txnRequest struct {
-	Checks    []txnCheck `json:"checks"`
-	Puts      []txnPut   `json:"puts"`
-	Transfers []Transfer `json:"transfers"`
+	Checks    []txnCheck      `json:"checks"`
+	Puts      []txnPut        `json:"puts"`
+	Transfers []wire.Transfer `json:"transfers"`
 }
 
 func (s *Server) txn(ctx *fasthttp.RequestCtx) {
@@ -615,7 +616,7 @@ func (s *Server) txn(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var in txnRequest
-	if err := decodeStrict(ctx.PostBody(), &in); err != nil {
+	if err := wire.DecodeStrict(ctx.PostBody(), &in); err != nil {
 		jsonError(ctx, err)
 		return
 	}
@@ -631,13 +632,13 @@ func (s *Server) txn(ctx *fasthttp.RequestCtx) {
 		s.batchError(ctx, err)
 		return
 	}
-	statuses := make([]Result, len(res.Results))
+	statuses := make([]wire.Result, len(res.Results))
 	for i, r := range res.Results {
-		statuses[i] = Result{Status: ledger.TransferStatus(r.Status).String(), Timestamp: U64(r.Timestamp)}
+		statuses[i] = wire.Result{Status: ledger.TransferStatus(r.Status).String(), Timestamp: wire.U64(r.Timestamp)}
 	}
 	switch res.Status {
 	case store.TxnCommitted:
-		writeJSON(ctx, 200, map[string]any{"status": "committed", "version": U64(res.Version), "transfers": statuses})
+		writeJSON(ctx, 200, map[string]any{"status": "committed", "version": wire.U64(res.Version), "transfers": statuses})
 	case store.TxnConflict:
 		writeJSON(ctx, 409, map[string]any{"status": "conflict", "conflicts": conflictsJSON(res.Conflicts)})
 	default:
@@ -667,7 +668,7 @@ func (in *txnRequest) toStore() (*store.Txn, string) {
 		txn.Puts = append(txn.Puts, store.Put{Key: p.Key, Value: v})
 	}
 	for i := range in.Transfers {
-		txn.Transfers = append(txn.Transfers, in.Transfers[i].toLedger())
+		txn.Transfers = append(txn.Transfers, in.Transfers[i].ToLedger())
 	}
 	if err := txn.Validate(); err != nil {
 		return nil, err.Error()
@@ -678,11 +679,11 @@ func (in *txnRequest) toStore() (*store.Txn, string) {
 func conflictsJSON(cs []store.Conflict) []map[string]any {
 	out := make([]map[string]any, len(cs))
 	for i, c := range cs {
-		m := map[string]any{"expected_version": U64(c.Expected), "actual_version": U64(c.Actual)}
+		m := map[string]any{"expected_version": wire.U64(c.Expected), "actual_version": wire.U64(c.Actual)}
 		if c.IsKey {
 			m["key"] = c.Key
 		} else {
-			m["account_id"] = U128(c.AccountID)
+			m["account_id"] = wire.U128(c.AccountID)
 		}
 		out[i] = m
 	}
@@ -728,7 +729,7 @@ func (s *Server) getKV(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, 404, "not_found", fmt.Sprintf("no key %q", key))
 		return
 	}
-	writeJSON(ctx, 200, map[string]any{"key": key, "value": base64.StdEncoding.EncodeToString(val), "version": U64(ver)})
+	writeJSON(ctx, 200, map[string]any{"key": key, "value": base64.StdEncoding.EncodeToString(val), "version": wire.U64(ver)})
 }
 
 // readyz answers 200 when every partition has a leader this node can reach.

@@ -1,4 +1,8 @@
-package gateway
+// Package wire holds the JSON shapes of conto's HTTP API (SPEC §1, §3):
+// accounts, transfers, results and balances, with u128 and u64 values as
+// decimal strings and flags as names. The gateway and its Go client share
+// it, and it depends on nothing but engine/ledger.
+package wire
 
 import (
 	"bytes"
@@ -203,37 +207,41 @@ type Balance struct {
 	CreditsPosted  U64 `json:"credits_posted"`
 }
 
-func (a *Account) toLedger() ledger.Account {
+// Ledger converts to the ledger type.
+func (a *Account) ToLedger() ledger.Account {
 	return ledger.Account{ID: ledger.Uint128(a.ID), DebitsPending: uint64(a.DebitsPending), DebitsPosted: uint64(a.DebitsPosted),
 		CreditsPending: uint64(a.CreditsPending), CreditsPosted: uint64(a.CreditsPosted), UserData128: ledger.Uint128(a.UserData128),
 		UserData64: uint64(a.UserData64), UserData32: a.UserData32, Ledger: a.Ledger, Code: a.Code,
 		Flags: ledger.AccountFlags(a.Flags), Timestamp: uint64(a.Timestamp), Version: uint64(a.Version)}
 }
 
-func accountJSON(a *ledger.Account) Account {
+// FromAccount converts from the ledger type.
+func FromAccount(a *ledger.Account) Account {
 	return Account{ID: U128(a.ID), DebitsPending: U64(a.DebitsPending), DebitsPosted: U64(a.DebitsPosted),
 		CreditsPending: U64(a.CreditsPending), CreditsPosted: U64(a.CreditsPosted), UserData128: U128(a.UserData128),
 		UserData64: U64(a.UserData64), UserData32: a.UserData32, Ledger: a.Ledger, Code: a.Code,
 		Flags: AccountFlags(a.Flags), Timestamp: U64(a.Timestamp), Version: U64(a.Version)}
 }
 
-func (t *Transfer) toLedger() ledger.Transfer {
+// Ledger converts to the ledger type.
+func (t *Transfer) ToLedger() ledger.Transfer {
 	return ledger.Transfer{ID: ledger.Uint128(t.ID), DebitAccountID: ledger.Uint128(t.DebitAccountID),
 		CreditAccountID: ledger.Uint128(t.CreditAccountID), Amount: uint64(t.Amount), PendingID: ledger.Uint128(t.PendingID),
 		UserData128: ledger.Uint128(t.UserData128), UserData64: uint64(t.UserData64), UserData32: t.UserData32,
 		Timeout: t.Timeout, Ledger: t.Ledger, Code: t.Code, Flags: ledger.TransferFlags(t.Flags), Timestamp: uint64(t.Timestamp)}
 }
 
-func transferJSON(t *ledger.Transfer) Transfer {
+// FromTransfer converts from the ledger type.
+func FromTransfer(t *ledger.Transfer) Transfer {
 	return Transfer{ID: U128(t.ID), DebitAccountID: U128(t.DebitAccountID), CreditAccountID: U128(t.CreditAccountID),
 		Amount: U64(t.Amount), PendingID: U128(t.PendingID), UserData128: U128(t.UserData128), UserData64: U64(t.UserData64),
 		UserData32: t.UserData32, Timeout: t.Timeout, Ledger: t.Ledger, Code: t.Code, Flags: TransferFlags(t.Flags),
 		Timestamp: U64(t.Timestamp)}
 }
 
-// decodeStrict decodes exactly one JSON value into v, rejecting unknown
+// DecodeStrict decodes exactly one JSON value into v, rejecting unknown
 // fields and trailing data.
-func decodeStrict(body []byte, v any) error {
+func DecodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
