@@ -67,8 +67,10 @@ func (c *testCluster) start(i int, bootstrap bool) {
 		}
 	}
 	cfg := Config{NodeID: nd.id, Dir: nd.dir, Transport: nd.trans, Bootstrap: bootstrap,
-		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Short enough for quick tests, long enough that a loaded CI machine
+		// (race detector, packages in parallel) does not trigger elections.
+		HeartbeatTimeout: 400 * time.Millisecond, ElectionTimeout: 400 * time.Millisecond,
 		ExpiryPoll: 20 * time.Millisecond, ApplyTimeout: 5 * time.Second}
 	if c.cfg != nil {
 		c.cfg(&cfg)
