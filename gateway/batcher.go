@@ -19,9 +19,11 @@ var (
 	errUnknownAfterTimeout = fmt.Errorf("%w: timed out while committing", engine.ErrUnknownOutcome)
 )
 
-// batcher coalesces concurrent requests of one kind into batches: the seed's
-// buffering threshold, a count of events or a time window, whichever comes
-// first. A request's events stay contiguous and in order, so its linked
+// batcher coalesces concurrent requests of one kind into batches, as group
+// commit does: a batch takes a free commit slot first, then everything
+// queued meanwhile (up to a count of events), so batches grow with the load
+// and an idle server adds no delay. An optional time window (the seed's
+// buffering threshold) makes a batch wait for more requests. A request's events stay contiguous and in order, so its linked
 // chains are never split, and each request gets exactly its own results.
 // A request whose last event is linked (a chain left open) always ends its
 // batch, so the open chain fails as it would alone, instead of swallowing
@@ -55,7 +57,7 @@ type outcome struct {
 
 const (
 	batcherQueue    = 4096 // requests waiting; beyond it callers block (back-pressure)
-	batcherInFlight = 8    // merged batches being committed at once
+	batcherInFlight = 2    // merged batches being committed at once
 )
 
 func newBatcher[E any](commit func(context.Context, []E) ([]ledger.Result, error), linked func(*E) bool,
@@ -111,9 +113,11 @@ func (b *batcher[E]) run() {
 				return
 			}
 		}
+		// Wait for a commit slot first: requests arriving meanwhile join
+		// this batch.
+		b.inFlight <- struct{}{}
 		var group []*pending[E]
 		group, carry = b.collect(first)
-		b.inFlight <- struct{}{}
 		b.wg.Add(1)
 		go b.dispatch(group)
 	}
@@ -141,20 +145,34 @@ func (b *batcher[E]) collect(first *pending[E]) (group []*pending[E], carry *pen
 	if b.endsOpen(first) {
 		return group, nil
 	}
-	timer := time.NewTimer(b.window)
-	defer timer.Stop()
+	var deadline <-chan time.Time // nil: take only what is queued now
+	if b.window > 0 {
+		timer := time.NewTimer(b.window)
+		defer timer.Stop()
+		deadline = timer.C
+	}
 	for n < b.maxEvents {
+		var p *pending[E]
 		select {
-		case p := <-b.queue:
-			if n+len(p.events) > b.maxEvents {
-				return group, p
-			}
-			group = append(group, p)
-			n += len(p.events)
-			if b.endsOpen(p) {
+		case p = <-b.queue:
+		case <-deadline:
+			return group, nil
+		default:
+			if deadline == nil {
 				return group, nil
 			}
-		case <-timer.C:
+			select {
+			case p = <-b.queue:
+			case <-deadline:
+				return group, nil
+			}
+		}
+		if n+len(p.events) > b.maxEvents {
+			return group, p
+		}
+		group = append(group, p)
+		n += len(p.events)
+		if b.endsOpen(p) {
 			return group, nil
 		}
 	}

@@ -36,8 +36,9 @@ type Config struct {
 	IdleTimeout    time.Duration // [60s] keep-alive
 	RequestTimeout time.Duration // [30s] to commit or read
 	// Coalescing: concurrent requests are merged into batches of at most
-	// BatchEvents events [8189], waiting at most BatchWindow [1ms] after a
-	// batch's first request for more to join it.
+	// BatchEvents events [8189]. A batch takes the requests queued while
+	// earlier batches commit; with BatchWindow > 0 [0] it also waits that
+	// long after its first request for more to join it.
 	BatchEvents int
 	BatchWindow time.Duration
 }
@@ -63,7 +64,6 @@ func New(cfg Config) *Server {
 	setDefault(&cfg.IdleTimeout, 60*time.Second)
 	setDefault(&cfg.RequestTimeout, 30*time.Second)
 	setDefault(&cfg.BatchEvents, ledger.MaxBatchEvents)
-	setDefault(&cfg.BatchWindow, time.Millisecond)
 	cfg.BatchEvents = min(cfg.BatchEvents, ledger.MaxBatchEvents)
 	s := &Server{cfg: cfg}
 	s.accounts = newBatcher(cfg.Engine.CreateAccounts,

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,8 @@ type serveConfig struct {
 	// Request coalescing (gateway.Config).
 	BatchEvents int           `json:"batch_events"`
 	BatchWindow time.Duration `json:"batch_window"`
+	// CPUProfile writes a CPU profile of the whole run, on shutdown.
+	CPUProfile string `json:"cpu_profile"`
 }
 
 // errUsage marks a bad flag or config: exit 2 with a one-line reason.
@@ -55,8 +58,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.NodeID, "node-id", "", "node id (default: the one in the data directory, or a new one)")
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "number of partitions (fixed for the life of the data)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow a non-loopback HTTP address without authentication")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file on shutdown")
 	fs.IntVar(&c.BatchEvents, "batch-events", 8189, "most events coalesced into one batch (1..8189)")
-	fs.DurationVar(&c.BatchWindow, "batch-window", time.Millisecond, "how long a batch waits for more requests to join it")
+	fs.DurationVar(&c.BatchWindow, "batch-window", 0, "how long a batch waits for more requests to join it (0: it takes what queued while earlier batches committed)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "usage: conto serve [flags]")
@@ -120,8 +124,8 @@ func (c *serveConfig) validate() error {
 	if c.BatchEvents < 1 || c.BatchEvents > 8189 {
 		return fmt.Errorf("%w: --batch-events %d: must be 1..8189", errUsage, c.BatchEvents)
 	}
-	if c.BatchWindow <= 0 || c.BatchWindow > time.Second {
-		return fmt.Errorf("%w: --batch-window %s: must be in (0, 1s]", errUsage, c.BatchWindow)
+	if c.BatchWindow < 0 || c.BatchWindow > time.Second {
+		return fmt.Errorf("%w: --batch-window %s: must be in [0, 1s]", errUsage, c.BatchWindow)
 	}
 	if _, err := partition.New(c.Partitions); err != nil {
 		return fmt.Errorf("%w: --partitions: %v", errUsage, err)
@@ -169,6 +173,17 @@ func serve(args []string, stdout, stderr io.Writer) int {
 }
 
 func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	node, err := transactor.OpenNode(transactor.NodeConfig{Dir: c.Data, NodeID: c.NodeID, RaftAddr: c.Raft,
 		Partitions: c.Partitions, Bootstrap: c.Join == "", Forward: true, Logger: log, RaftLog: os.Stderr})
 	if err != nil {
