@@ -41,6 +41,9 @@ type Config struct {
 	// long after its first request for more to join it.
 	BatchEvents int
 	BatchWindow time.Duration
+	// APIKeys, when not empty, are required ("Authorization: Bearer") on
+	// every call but /healthz and /readyz.
+	APIKeys []KeyHash
 }
 
 // Server serves the API of SPEC §3-§4.
@@ -135,6 +138,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, 200, map[string]string{"status": "ok"})
 	case path == "/readyz" && method == "GET":
 		s.readyz(ctx)
+	case len(s.cfg.APIKeys) > 0 && !authorized(ctx, s.cfg.APIKeys):
+		route = "unauthorized"
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="conto"`)
+		writeError(ctx, 401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
 	case path == "/metrics" && method == "GET":
 		s.metrics.handler(ctx)
 	case len(parts) < 2 || parts[0] != "v1":

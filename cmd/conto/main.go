@@ -14,6 +14,7 @@ const usage = `usage: conto <command> [flags]
 
 commands:
   serve     run a node and its HTTP API (conto serve -h for flags)
+  keys add  create an API key (conto keys add --data DIR [--name NAME])
   version   print the build's version and Go version
 
 bench and verify (SPEC §5) are not in this build yet.
@@ -32,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "keys":
+		return keys(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return 0

@@ -120,6 +120,15 @@ func (c *serveConfig) merge(path string, set map[string]bool) error {
 	return nil
 }
 
+// checkExposure refuses a non-loopback HTTP address unless API keys are
+// configured or --insecure is given (SPEC §5).
+func (c *serveConfig) checkExposure(keys int) error {
+	if !c.Insecure && keys == 0 && !isLoopback(c.HTTP) {
+		return fmt.Errorf("%w: refusing to serve HTTP on %s without authentication; bind 127.0.0.1, create an API key (conto keys add --data %s), or pass --insecure", errUsage, c.HTTP, c.Data)
+	}
+	return nil
+}
+
 func (c *serveConfig) validate() error {
 	if c.BatchEvents < 1 || c.BatchEvents > 8189 {
 		return fmt.Errorf("%w: --batch-events %d: must be 1..8189", errUsage, c.BatchEvents)
@@ -135,10 +144,11 @@ func (c *serveConfig) validate() error {
 			return fmt.Errorf("%w: %s %q: %v", errUsage, name, addr, err)
 		}
 	}
-	if !c.Insecure && !isLoopback(c.HTTP) {
-		return fmt.Errorf("%w: refusing to serve HTTP on %s without authentication; bind 127.0.0.1 or pass --insecure", errUsage, c.HTTP)
+	keys, err := gateway.LoadKeyHashes(c.Data)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return nil
+	return c.checkExposure(len(keys))
 }
 
 // isLoopback reports whether a listen address only accepts local clients.
@@ -199,8 +209,12 @@ func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.HTTP, err)
 	}
+	keys, err := gateway.LoadKeyHashes(c.Data)
+	if err != nil {
+		return err
+	}
 	srv := gateway.New(gateway.Config{Engine: engine.New(node), Node: node, Logger: log,
-		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow})
+		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow, APIKeys: keys})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "conto: serving http://%s (node %s, raft %s, %d partition(s), data %s)\n",

@@ -7,12 +7,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/conto-ledger/conto/gateway"
 )
 
 func TestParseServe(t *testing.T) {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "conto.json")
 	os.WriteFile(cfgFile, []byte(`{"data":"/from/file","partitions":4,"batch_window":2000000}`), 0o644)
+	withKey := filepath.Join(dir, "with-key")
+	if _, err := gateway.NewAPIKey(withKey, "k"); err != nil {
+		t.Fatal(err)
+	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"partitons":4}`), 0o644)
 	cases := []struct {
@@ -28,6 +34,7 @@ func TestParseServe(t *testing.T) {
 		}},
 		{[]string{"--http", "0.0.0.0:7070"}, "without authentication", nil},
 		{[]string{"--http", "0.0.0.0:7070", "--insecure"}, "", func(c serveConfig) bool { return c.Insecure }},
+		{[]string{"--http", "0.0.0.0:7070", "--data", withKey}, "", func(c serveConfig) bool { return !c.Insecure }},
 		{[]string{"--http", "[::1]:7070"}, "", func(c serveConfig) bool { return true }},
 		{[]string{"--partitions", "300"}, "partitions", nil},
 		{[]string{"--batch-events", "9000"}, "batch-events", nil},

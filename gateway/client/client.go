@@ -27,6 +27,7 @@ import (
 
 // Client talks to one conto node (any node of a cluster accepts every call).
 type Client struct {
+	apiKey  string
 	base    string
 	http    *http.Client
 	json    bool
@@ -39,6 +40,9 @@ type Option func(*Client)
 
 // WithHTTPClient sets the HTTP client (default: 30 s timeout).
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithAPIKey authenticates every call with an API key (conto keys add).
+func WithAPIKey(key string) Option { return func(c *Client) { c.apiKey = key } }
 
 // WithJSON sends batches as JSON instead of the 128-byte binary format.
 func WithJSON() Option { return func(c *Client) { c.json = true } }
@@ -194,6 +198,9 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
