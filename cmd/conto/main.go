@@ -14,6 +14,7 @@ const usage = `usage: conto <command> [flags]
 
 commands:
   serve     run a node and its HTTP API (conto serve -h for flags)
+  gateway   an HTTP front in its own process, over shared memory (--engine unix:PATH)
   keys add  create an API key (conto keys add --data DIR [--name NAME])
   version   print the build's version and Go version
 
@@ -35,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "keys":
 		return keys(args[1:], stdout, stderr)
+	case "gateway":
+		return gatewayCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return 0

@@ -20,6 +20,7 @@ import (
 	"github.com/conto-ledger/conto/engine"
 	"github.com/conto-ledger/conto/gateway"
 	"github.com/conto-ledger/conto/partition"
+	"github.com/conto-ledger/conto/shm"
 	"github.com/conto-ledger/conto/transactor"
 )
 
@@ -38,6 +39,9 @@ type serveConfig struct {
 	BatchWindow time.Duration `json:"batch_window"`
 	// CPUProfile writes a CPU profile of the whole run, on shutdown.
 	CPUProfile string `json:"cpu_profile"`
+	// EngineSocket is a unix socket where HTTP fronts (conto gateway)
+	// connect to this data service over shared memory.
+	EngineSocket string `json:"engine_socket"`
 }
 
 // errUsage marks a bad flag or config: exit 2 with a one-line reason.
@@ -59,6 +63,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.Partitions, "partitions", c.Partitions, "number of partitions (fixed for the life of the data)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow a non-loopback HTTP address without authentication")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file on shutdown")
+	fs.StringVar(&c.EngineSocket, "engine-socket", "", "unix socket for conto gateway processes (shared-memory hand-off)")
 	fs.IntVar(&c.BatchEvents, "batch-events", 8189, "most events coalesced into one batch (1..8189)")
 	fs.DurationVar(&c.BatchWindow, "batch-window", 0, "how long a batch waits for more requests to join it (0: it takes what queued while earlier batches committed)")
 	if err := fs.Parse(args); err != nil {
@@ -217,6 +222,14 @@ func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
 		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow, APIKeys: keys})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if c.EngineSocket != "" {
+		rings, err := shm.Listen(c.EngineSocket, gateway.RingCapacity)
+		if err != nil {
+			return err
+		}
+		defer rings.Close()
+		go srv.ServeRings(rings)
+	}
 	fmt.Fprintf(stdout, "conto: serving http://%s (node %s, raft %s, %d partition(s), data %s)\n",
 		ln.Addr(), node.ID(), node.Addr(), c.Partitions, c.Data)
 	sig := make(chan os.Signal, 1)
