@@ -6,7 +6,8 @@ local threads = {}
 local counter = 1
 
 function setup(thread)
-  thread:set("base", counter * 100000000)
+  -- Distinct per run (time) and per thread, so a rerun creates new transfers.
+  thread:set("base", (os.time() % 100000) * 10000000000 + counter * 100000000)
   counter = counter + 1
   table.insert(threads, thread)
 end
