@@ -14,11 +14,12 @@ const usage = `usage: conto <command> [flags]
 
 commands:
   serve     run a node and its HTTP API (conto serve -h for flags)
+  bench     the load generator (conto bench -h for flags)
   gateway   an HTTP front in its own process, over shared memory (--engine unix:PATH)
   keys add  create an API key (conto keys add --data DIR [--name NAME])
   version   print the build's version and Go version
 
-bench and verify (SPEC §5) are not in this build yet.
+verify (SPEC §5) is not in this build yet.
 `
 
 func main() {
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return keys(args[1:], stdout, stderr)
 	case "gateway":
 		return gatewayCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return 0

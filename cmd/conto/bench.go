@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/conto-ledger/conto/bench"
+)
+
+// benchCmd runs "conto bench" (SPEC §6). Exit 1 if --validate fails.
+func benchCmd(args []string, stdout, stderr io.Writer) int {
+	cfg := bench.Defaults()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "inproc, or http://HOST:PORT of a running node")
+	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for an http target")
+	fs.IntVar(&cfg.Accounts, "accounts", cfg.Accounts, "accounts")
+	fs.IntVar(&cfg.Transfers, "transfers", cfg.Transfers, "transfers (an upper bound with --duration)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "run this long instead of a fixed number of transfers")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "events per batch (1..8189)")
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "batches in flight")
+	fs.StringVar(&cfg.Distribution, "distribution", cfg.Distribution, "uniform, zipf or hot (every credit to one account)")
+	fs.IntVar(&cfg.PendingPercent, "pending-percent", 0, "share of pending transfers, later posted or voided")
+	fs.StringVar(&cfg.IDOrder, "id-order", cfg.IDOrder, "sequential or random transfer ids")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed")
+	fs.BoolVar(&cfg.Validate, "validate", false, "check every acknowledged transfer, balances and conservation afterwards")
+	jsonOut := fs.String("json", "", "write the report as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintf(stderr, "conto bench: %v\n", err)
+		return 2
+	}
+	if err := cfg.Check(); err != nil || fs.NArg() > 0 {
+		if err == nil {
+			err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
+		fmt.Fprintf(stderr, "conto bench: %v\n", err)
+		return 2
+	}
+	cfg.Progress = stderr
+	t, err := bench.OpenTarget(cfg.Target, cfg.APIKey)
+	if err != nil {
+		fmt.Fprintf(stderr, "conto bench: %v\n", err)
+		return 2
+	}
+	defer t.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := bench.Run(ctx, cfg, t)
+	if err != nil {
+		fmt.Fprintf(stderr, "conto bench: %v\n", err)
+		return 1
+	}
+	bench.WriteSummary(stdout, r)
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintf(stderr, "conto bench: %v\n", err)
+			return 1
+		}
+	}
+	if cfg.Validate && !r.Validated {
+		return 1
+	}
+	return 0
+}
