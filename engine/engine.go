@@ -46,7 +46,7 @@ type route struct {
 
 // CreateAccounts creates accounts (1..8189), each in its id's partition.
 func (e *Engine) CreateAccounts(ctx context.Context, accts []ledger.Account) ([]ledger.Result, error) {
-	if err := checkCount(len(accts)); err != nil {
+	if err := ledger.CheckEvents(len(accts)); err != nil {
 		return nil, err
 	}
 	routes := make([]route, len(accts))
@@ -68,7 +68,7 @@ func (e *Engine) CreateAccounts(ctx context.Context, accts []ledger.Account) ([]
 // CreateTransfers creates transfers (1..8189), each in its accounts'
 // partition.
 func (e *Engine) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.Result, error) {
-	if err := checkCount(len(ts)); err != nil {
+	if err := ledger.CheckEvents(len(ts)); err != nil {
 		return nil, err
 	}
 	routes := make([]route, len(ts))
@@ -83,16 +83,6 @@ func (e *Engine) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]l
 		}
 		return b
 	})
-}
-
-func checkCount(n int) error {
-	switch {
-	case n == 0:
-		return ledger.ErrEmptyBatch
-	case n > ledger.MaxBatchEvents:
-		return fmt.Errorf("%d events: %w", n, ledger.ErrBatchTooBig)
-	}
-	return nil
 }
 
 // routeTransfer places a transfer with its debit account. A post or void

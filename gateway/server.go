@@ -267,79 +267,50 @@ func (s *Server) timeout() (context.Context, context.CancelFunc) {
 }
 
 func (s *Server) createAccounts(ctx *fasthttp.RequestCtx) {
-	binary, ok := mediaType(ctx)
-	if !ok {
-		return
-	}
-	var accts []ledger.Account
-	if binary {
-		var err error
-		if accts, err = ledger.DecodeAccounts(ctx.PostBody()); err != nil {
-			s.batchError(ctx, err)
-			return
-		}
-	} else {
-		var in []wire.Account
-		if err := wire.DecodeStrict(ctx.PostBody(), &in); err != nil {
-			jsonError(ctx, err)
-			return
-		}
-		if err := checkEvents(len(in)); err != nil {
-			s.batchError(ctx, err)
-			return
-		}
-		accts = make([]ledger.Account, len(in))
-		for i := range in {
-			accts[i] = in[i].ToLedger()
-		}
-	}
-	c, cancel := s.timeout()
-	defer cancel()
-	res, err := s.accounts.submit(c, accts)
-	s.writeResults(ctx, binary, res, err, func(st uint32) string { return ledger.AccountStatus(st).String() })
+	create(s, ctx, s.accounts, ledger.DecodeAccounts, (*wire.Account).ToLedger,
+		func(st uint32) string { return ledger.AccountStatus(st).String() })
 }
 
 func (s *Server) createTransfers(ctx *fasthttp.RequestCtx) {
+	create(s, ctx, s.transfers, ledger.DecodeTransfers, (*wire.Transfer).ToLedger,
+		func(st uint32) string { return ledger.TransferStatus(st).String() })
+}
+
+// create serves POST /v1/accounts and /v1/transfers: decode the batch
+// (binary records or JSON objects W), hand it to the batcher, answer in the
+// request's format.
+func create[E, W any](s *Server, ctx *fasthttp.RequestCtx, b *batcher[E], decodeBinary func([]byte) ([]E, error),
+	toLedger func(*W) E, name func(uint32) string) {
 	binary, ok := mediaType(ctx)
 	if !ok {
 		return
 	}
-	var ts []ledger.Transfer
+	var events []E
 	if binary {
 		var err error
-		if ts, err = ledger.DecodeTransfers(ctx.PostBody()); err != nil {
+		if events, err = decodeBinary(ctx.PostBody()); err != nil {
 			s.batchError(ctx, err)
 			return
 		}
 	} else {
-		var in []wire.Transfer
+		var in []W
 		if err := wire.DecodeStrict(ctx.PostBody(), &in); err != nil {
 			jsonError(ctx, err)
 			return
 		}
-		if err := checkEvents(len(in)); err != nil {
+		if err := ledger.CheckEvents(len(in)); err != nil {
 			s.batchError(ctx, err)
 			return
 		}
-		ts = make([]ledger.Transfer, len(in))
+		events = make([]E, len(in))
 		for i := range in {
-			ts[i] = in[i].ToLedger()
+			events[i] = toLedger(&in[i])
 		}
 	}
 	c, cancel := s.timeout()
 	defer cancel()
-	res, err := s.transfers.submit(c, ts)
-	s.writeResults(ctx, binary, res, err, func(st uint32) string { return ledger.TransferStatus(st).String() })
-}
-
-func checkEvents(n int) error {
-	switch {
-	case n == 0:
-		return ledger.ErrEmptyBatch
-	case n > ledger.MaxBatchEvents:
-		return fmt.Errorf("%d events: %w", n, ledger.ErrBatchTooBig)
-	}
-	return nil
+	res, err := b.submit(c, events)
+	s.writeResults(ctx, binary, res, err, name)
 }
 
 func (s *Server) writeResults(ctx *fasthttp.RequestCtx, binary bool, res []ledger.Result, err error, name func(uint32) string) {

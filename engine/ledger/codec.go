@@ -132,6 +132,17 @@ func DecodeTransfer(src []byte) (Transfer, error) {
 	}, nil
 }
 
+// CheckEvents validates a batch's number of events: 1..MaxBatchEvents.
+func CheckEvents(n int) error {
+	switch {
+	case n == 0:
+		return ErrEmptyBatch
+	case n > MaxBatchEvents:
+		return fmt.Errorf("%d events: %w", n, ErrBatchTooBig)
+	}
+	return nil
+}
+
 // checkBatchLength validates the length of a binary batch and returns the
 // number of records in it.
 func checkBatchLength(n int) (int, error) {
