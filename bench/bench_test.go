@@ -119,3 +119,28 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputsAndComparison(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Rate = 100000 // open loop: scheduled batches
+	r, err := Run(context.Background(), cfg, openTestTarget(t))
+	if err != nil || !r.Validated || r.OfferedRate != 100000 {
+		t.Fatalf("open-loop run: %+v %v", r, err)
+	}
+	r.Timeline = append(r.Timeline, SecondStats{Second: 1, Transfers: 5, P99MS: 1.5})
+	var csv, html, cmp strings.Builder
+	if err := WriteCSV(&csv, r); err != nil || !strings.HasPrefix(csv.String(), "second,transfers,p99_ms\n") ||
+		!strings.Contains(csv.String(), "1,5,1.500") {
+		t.Fatalf("csv %q %v", csv.String(), err)
+	}
+	if err := WriteHTML(&html, r); err != nil || !strings.Contains(html.String(), "<svg") ||
+		strings.Contains(html.String(), "<script") || strings.Contains(html.String(), "http://") && !strings.Contains(html.String(), "www.w3.org") {
+		t.Fatalf("html: %v", err)
+	}
+	b := *r
+	b.TransfersPerSecond = r.TransfersPerSecond * 2
+	WriteComparison(&cmp, r, &b)
+	if !strings.Contains(cmp.String(), "+100.0%") {
+		t.Fatalf("comparison:\n%s", cmp.String())
+	}
+}

@@ -26,8 +26,13 @@ type Config struct {
 	PendingPercent int           // share of pending transfers, later posted or voided [0]
 	IDOrder        string        // sequential | random [sequential]
 	Seed           uint64        // [1]
-	Validate       bool
-	Progress       io.Writer // a progress line every second; nil: none
+	// Rate, when > 0, offers that many transfers per second (open loop):
+	// batches are scheduled at fixed times and latency is measured from
+	// the scheduled time, so a stall counts against every batch it delays
+	// (no coordinated omission).
+	Rate     int
+	Validate bool
+	Progress io.Writer // a progress line every second; nil: none
 }
 
 // Defaults returns the SPEC §6 defaults.
@@ -55,6 +60,8 @@ func (c *Config) Check() error {
 		return fmt.Errorf("--id-order %q: want sequential or random", c.IDOrder)
 	case c.Duration < 0:
 		return errors.New("--duration must not be negative")
+	case c.Rate < 0:
+		return errors.New("--rate must not be negative")
 	}
 	return nil
 }
@@ -72,6 +79,7 @@ type Report struct {
 	Seconds            float64       `json:"seconds"`
 	TransfersPerSecond float64       `json:"transfers_per_second"`
 	BatchLatencyMS     LatencyMS     `json:"batch_latency_ms"`
+	OfferedRate        int           `json:"offered_rate,omitempty"`
 	Validated          bool          `json:"validated"`
 	ValidationError    string        `json:"validation_error,omitempty"`
 	Timeline           []SecondStats `json:"timeline"`
@@ -109,6 +117,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 		histMu   sync.Mutex
 		done     atomic.Int64 // acknowledged events
 		quota    atomic.Int64 // events handed out
+		tickets  atomic.Int64 // batches scheduled (open loop)
 		firstErr atomic.Value
 		wg       sync.WaitGroup
 	)
@@ -122,6 +131,10 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 		deadline = start.Add(cfg.Duration)
 	}
 	limit := int64(cfg.Transfers)
+	var interval time.Duration // between scheduled batches, with --rate
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(cfg.Batch) / float64(cfg.Rate))
+	}
 	for c := 0; c < cfg.Clients; c++ {
 		wg.Add(1)
 		go func() {
@@ -141,6 +154,10 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 				}
 				ts := cg.batch(int(n))
 				t0 := time.Now()
+				if interval > 0 {
+					t0 = start.Add(time.Duration(tickets.Add(1)-1) * interval)
+					time.Sleep(time.Until(t0))
+				}
 				res, err := t.CreateTransfers(ctx, ts)
 				lat := time.Since(t0)
 				if err != nil {
@@ -164,7 +181,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 	}
 	r := &Report{Target: cfg.Target, Batch: cfg.Batch, Accounts: cfg.Accounts, Clients: cfg.Clients,
 		Distribution: cfg.Distribution, PendingPercent: cfg.PendingPercent, Transfers: done.Load(),
-		Failed: m.failed, Seconds: elapsed.Seconds(), Timeline: timeline}
+		Failed: m.failed, Seconds: elapsed.Seconds(), Timeline: timeline, OfferedRate: cfg.Rate}
 	r.TransfersPerSecond = float64(r.Transfers) / r.Seconds
 	ms := func(q float64) float64 { return float64(total.ValueAtQuantile(q)) / 1000 }
 	r.BatchLatencyMS = LatencyMS{P50: ms(50), P90: ms(90), P99: ms(99), P999: ms(99.9), P100: float64(total.Max()) / 1000}

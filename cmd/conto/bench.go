@@ -16,6 +16,9 @@ import (
 
 // benchCmd runs "conto bench" (SPEC §6). Exit 1 if --validate fails.
 func benchCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "compare" {
+		return benchCompare(args[1:], stdout, stderr)
+	}
 	cfg := bench.Defaults()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -31,7 +34,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.IDOrder, "id-order", cfg.IDOrder, "sequential or random transfer ids")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed")
 	fs.BoolVar(&cfg.Validate, "validate", false, "check every acknowledged transfer, balances and conservation afterwards")
+	fs.IntVar(&cfg.Rate, "rate", 0, "offered transfers per second, open loop (0: as fast as the clients go)")
 	jsonOut := fs.String("json", "", "write the report as JSON to this file")
+	csvOut := fs.String("csv", "", "write the per-second timeline as CSV to this file")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report with charts to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
@@ -63,15 +69,57 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	bench.WriteSummary(stdout, r)
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(r, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			fmt.Fprintf(stderr, "conto bench: %v\n", err)
-			return 1
-		}
+	if err := writeOutputs(r, *jsonOut, *csvOut, *htmlOut); err != nil {
+		fmt.Fprintf(stderr, "conto bench: %v\n", err)
+		return 1
 	}
 	if cfg.Validate && !r.Validated {
 		return 1
 	}
 	return 0
+}
+
+// writeOutputs writes the report files asked for.
+func writeOutputs(r *bench.Report, jsonPath, csvPath, htmlPath string) error {
+	if jsonPath != "" {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	for path, write := range map[string]func(io.Writer, *bench.Report) error{csvPath: bench.WriteCSV, htmlPath: bench.WriteHTML} {
+		if path == "" {
+			continue
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		err = write(f, r)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchCompare runs "conto bench compare a.json b.json".
+func benchCompare(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 2 {
+		fmt.Fprintln(stderr, "usage: conto bench compare a.json b.json")
+		return 2
+	}
+	a, err := bench.ReadReport(args[0])
+	if err == nil {
+		var b *bench.Report
+		if b, err = bench.ReadReport(args[1]); err == nil {
+			bench.WriteComparison(stdout, a, b)
+			return 0
+		}
+	}
+	fmt.Fprintf(stderr, "conto bench compare: %v\n", err)
+	return 2
 }
