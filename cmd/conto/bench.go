@@ -38,6 +38,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "write the report as JSON to this file")
 	csvOut := fs.String("csv", "", "write the per-second timeline as CSV to this file")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report with charts to this file")
+	compare := fs.String("compare", "", "also run the workload against PostgreSQL at this postgres:// URL and print both")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
@@ -69,6 +70,21 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	bench.WriteSummary(stdout, r)
+	if *compare != "" {
+		pg, err := runPostgres(ctx, cfg, *compare)
+		if err != nil {
+			fmt.Fprintf(stderr, "conto bench: postgres: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "\n== PostgreSQL, the same workload")
+		bench.WriteSummary(stdout, pg)
+		fmt.Fprintln(stdout, "\n== conto (a) against PostgreSQL (b)")
+		bench.WriteComparison(stdout, r, pg)
+		fmt.Fprintf(stdout, "conto/PostgreSQL throughput ratio: %.1fx\n", r.TransfersPerSecond/pg.TransfersPerSecond)
+		if cfg.Validate && !pg.Validated {
+			return 1
+		}
+	}
 	if err := writeOutputs(r, *jsonOut, *csvOut, *htmlOut); err != nil {
 		fmt.Fprintf(stderr, "conto bench: %v\n", err)
 		return 1
@@ -122,4 +138,15 @@ func benchCompare(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "conto bench compare: %v\n", err)
 	return 2
+}
+
+// runPostgres runs the same configuration against PostgreSQL.
+func runPostgres(ctx context.Context, cfg bench.Config, url string) (*bench.Report, error) {
+	t, err := bench.OpenPostgres(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	cfg.Target = "postgres"
+	return bench.Run(ctx, cfg, t)
 }
