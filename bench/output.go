@@ -100,8 +100,8 @@ func WriteComparison(w io.Writer, a, b *Report) {
 	row("batch p99.9 ms", a.BatchLatencyMS.P999, b.BatchLatencyMS.P999)
 	row("batch max ms", a.BatchLatencyMS.P100, b.BatchLatencyMS.P100)
 	row("transfers", float64(a.Transfers), float64(b.Transfers))
-	if a.Target != b.Target || a.Batch != b.Batch || a.Accounts != b.Accounts || a.Distribution != b.Distribution {
-		fmt.Fprintf(w, "note: the runs differ in setup: %s/%d/%d/%s against %s/%d/%d/%s\n",
-			a.Target, a.Batch, a.Accounts, a.Distribution, b.Target, b.Batch, b.Accounts, b.Distribution)
+	if a.Batch != b.Batch || a.Accounts != b.Accounts || a.Distribution != b.Distribution || a.Clients != b.Clients {
+		fmt.Fprintf(w, "note: the workloads differ: batch %d/%d, accounts %d/%d, %s/%s, clients %d/%d\n",
+			a.Batch, b.Batch, a.Accounts, b.Accounts, a.Distribution, b.Distribution, a.Clients, b.Clients)
 	}
 }

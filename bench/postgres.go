@@ -91,9 +91,27 @@ func (t *pgTarget) CreateAccounts(ctx context.Context, accts []ledger.Account) (
 }
 
 // CreateTransfers runs the batch as one transaction, its calls pipelined.
+// The transaction first locks every account the batch touches, in id
+// order: locking per transfer would make concurrent batches deadlock.
 func (t *pgTarget) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.Result, error) {
 	res := make([]ledger.Result, len(ts))
+	var accounts []int64
+	var pendings []string
+	for i := range ts {
+		if !ts[i].PendingID.IsZero() {
+			pendings = append(pendings, ts[i].PendingID.String())
+		} else {
+			accounts = append(accounts, int64(ts[i].DebitAccountID.Lo), int64(ts[i].CreditAccountID.Lo))
+		}
+	}
 	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT 1 FROM conto_accounts WHERE id = ANY($1::bigint[])
+			OR id IN (SELECT debit FROM conto_transfers WHERE id = ANY($2::numeric[])
+			          UNION SELECT credit FROM conto_transfers WHERE id = ANY($2::numeric[]))
+			ORDER BY id FOR UPDATE`, accounts, pendings)
+		if err != nil {
+			return err
+		}
 		b := &pgx.Batch{}
 		for i := range ts {
 			tr := &ts[i]
