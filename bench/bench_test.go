@@ -33,6 +33,8 @@ func TestRunsValidateOnEveryWorkload(t *testing.T) {
 		func(c *Config) {},
 		func(c *Config) { c.Distribution = "zipf"; c.IDOrder = "random" },
 		func(c *Config) { c.Distribution = "hot"; c.PendingPercent = 30 },
+		func(c *Config) { c.LinkedPercent = 50; c.PendingPercent = 10 },
+		func(c *Config) { c.Distribution = "tpcb"; c.Accounts = 2000 },
 	} {
 		cfg := smallConfig()
 		tweak(&cfg)

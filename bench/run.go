@@ -24,6 +24,7 @@ type Config struct {
 	Clients        int           // concurrent batches [1]
 	Distribution   string        // uniform | zipf | hot [uniform]
 	PendingPercent int           // share of pending transfers, later posted or voided [0]
+	LinkedPercent  int           // share of transfers sent as linked pairs [0]
 	IDOrder        string        // sequential | random [sequential]
 	Seed           uint64        // [1]
 	// Rate, when > 0, offers that many transfers per second (open loop):
@@ -52,8 +53,12 @@ func (c *Config) Check() error {
 		return fmt.Errorf("--batch %d: must be 1..%d", c.Batch, ledger.MaxBatchEvents)
 	case c.Clients < 1 || c.Clients > 1024:
 		return fmt.Errorf("--clients %d: must be 1..1024", c.Clients)
-	case c.Distribution != "uniform" && c.Distribution != "zipf" && c.Distribution != "hot":
-		return fmt.Errorf("--distribution %q: want uniform, zipf or hot", c.Distribution)
+	case c.Distribution != "uniform" && c.Distribution != "zipf" && c.Distribution != "hot" && c.Distribution != "tpcb":
+		return fmt.Errorf("--distribution %q: want uniform, zipf, hot or tpcb", c.Distribution)
+	case c.Distribution == "tpcb" && c.Accounts < 100:
+		return errors.New("--distribution tpcb needs at least 100 accounts")
+	case c.LinkedPercent < 0 || c.LinkedPercent > 100:
+		return fmt.Errorf("--linked-percent %d: must be 0..100", c.LinkedPercent)
 	case c.PendingPercent < 0 || c.PendingPercent > 100:
 		return fmt.Errorf("--pending-percent %d: must be 0..100", c.PendingPercent)
 	case c.IDOrder != "sequential" && c.IDOrder != "random":

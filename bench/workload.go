@@ -74,15 +74,49 @@ func (c *clientGen) batch(n int) []ledger.Transfer {
 		ts = append(ts, t)
 	}
 	for len(ts) < n {
+		if c.g.cfg.Distribution == "tpcb" && n-len(ts) >= 2 {
+			ts = append(ts, c.tpcb()...)
+			continue
+		}
 		dr, cr := c.pair()
 		t := ledger.Transfer{ID: c.id(), DebitAccountID: ledger.U128(dr), CreditAccountID: ledger.U128(cr),
 			Amount: 1 + c.rng.Uint64N(1000), Ledger: 1, Code: 1}
 		if c.g.cfg.PendingPercent > 0 && c.rng.IntN(100) < c.g.cfg.PendingPercent {
 			t.Flags = ledger.TransferPending
 		}
+		if n-len(ts) >= 2 && c.g.cfg.LinkedPercent > 0 && c.rng.IntN(100) < c.g.cfg.LinkedPercent {
+			// A linked pair: the money moves on, both or neither.
+			second := t
+			second.ID, second.DebitAccountID = c.id(), t.CreditAccountID
+			for second.CreditAccountID = ledger.U128(c.account()); second.CreditAccountID == second.DebitAccountID; {
+				second.CreditAccountID = ledger.U128(c.account())
+			}
+			t.Flags |= ledger.TransferLinked
+			ts = append(ts, t, second)
+			continue
+		}
 		ts = append(ts, t)
 	}
 	return ts
+}
+
+// tpcb makes one TPC-B-like transaction as a linked chain: a customer's
+// deposit moves through its teller to the teller's branch. Accounts
+// 1..branches are branches, the next 10 per branch tellers, the rest
+// customers, so branches are hot as in TPC-B.
+func (c *clientGen) tpcb() []ledger.Transfer {
+	a := uint64(c.g.cfg.Accounts)
+	branches := max(1, a/1000)
+	tellers := 10 * branches
+	branch := c.rng.Uint64N(branches) + 1
+	teller := branches + (branch-1)*10 + c.rng.Uint64N(10) + 1
+	customer := branches + tellers + 1 + c.rng.Uint64N(a-branches-tellers)
+	amount := 1 + c.rng.Uint64N(1000)
+	return []ledger.Transfer{
+		{ID: c.id(), DebitAccountID: ledger.U128(customer), CreditAccountID: ledger.U128(teller), Amount: amount,
+			Ledger: 1, Code: 1, Flags: ledger.TransferLinked},
+		{ID: c.id(), DebitAccountID: ledger.U128(teller), CreditAccountID: ledger.U128(branch), Amount: amount, Ledger: 1, Code: 2},
+	}
 }
 
 // created remembers the pending transfers of a committed batch for later.
