@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
 go build -o "$dir/conto" ./cmd/conto
-run() { "$dir/conto" bench --transfers 1000000 --clients 4 --validate "$@" 2>/dev/null | sed -n 3,5p; }
+TRANSFERS=${TRANSFERS:-1000000}
+run() { "$dir/conto" bench --transfers "$TRANSFERS" --clients 4 --validate "$@" 2>/dev/null | sed -n 3,5p; }
 for dist in uniform hot; do
   echo "== inproc $dist"; run --distribution "$dist"
 done
