@@ -3,45 +3,19 @@ package engine
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/conto-ledger/conto/engine/store"
 	"github.com/conto-ledger/conto/partition"
 	"github.com/conto-ledger/conto/transactor"
+	"github.com/conto-ledger/conto/transactor/transactortest"
 )
 
 // openEngine starts a real single node with n partitions.
 func openEngine(t *testing.T, n int) (*Engine, *transactor.Node) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	node, err := transactor.OpenNode(transactor.NodeConfig{Dir: t.TempDir(), RaftAddr: addr, Partitions: n, Bootstrap: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Tune: func(c *transactor.Config) {
-			c.HeartbeatTimeout, c.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	deadline := time.Now().Add(20 * time.Second)
-	for _, p := range node.Partitions() {
-		for !p.IsLeader() {
-			if time.Now().After(deadline) {
-				t.Fatal("partitions did not elect themselves")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	node := transactortest.StartNode(t, n)
 	return New(node), node
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/conto-ledger/conto/engine"
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/conto-ledger/conto/transactor"
+	"github.com/conto-ledger/conto/transactor/transactortest"
 )
 
 // End-to-end tests of the HTTP API (SPEC §3-§4): a real single node with two
@@ -49,31 +50,7 @@ type env struct {
 // partition leads.
 func openNode(t *testing.T, n int) *transactor.Node {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	node, err := transactor.OpenNode(transactor.NodeConfig{Dir: t.TempDir(), RaftAddr: addr, Partitions: n,
-		Bootstrap: true, Forward: true, Logger: quiet,
-		Tune: func(c *transactor.Config) {
-			c.HeartbeatTimeout, c.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	deadline := time.Now().Add(20 * time.Second)
-	for _, p := range node.Partitions() {
-		for !p.IsLeader() {
-			if time.Now().After(deadline) {
-				t.Fatal("partitions did not elect themselves")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	return node
+	return transactortest.StartNode(t, n)
 }
 
 // startServer serves cfg on a fresh 127.0.0.1 port until the test ends and

@@ -17,42 +17,15 @@ import (
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/conto-ledger/conto/gateway"
 	"github.com/conto-ledger/conto/gateway/client"
-	"github.com/conto-ledger/conto/transactor"
+	"github.com/conto-ledger/conto/transactor/transactortest"
 )
-
-// tb is what startConto needs of a test (or of the example).
-type tb interface {
-	Helper()
-	Fatal(args ...any)
-	TempDir() string
-	Cleanup(func())
-}
 
 // startConto runs a real single node and its gateway on 127.0.0.1 and
 // returns the base URL.
-func startConto(tb tb) string {
+func startConto(tb transactortest.TB) string {
 	tb.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	raft, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	raftAddr := raft.Addr().String()
-	raft.Close()
-	node, err := transactor.OpenNode(transactor.NodeConfig{Dir: tb.TempDir(), RaftAddr: raftAddr, Partitions: 1,
-		Bootstrap: true, Forward: true, Logger: quiet,
-		Tune: func(c *transactor.Config) {
-			c.HeartbeatTimeout, c.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
-		}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for deadline := time.Now().Add(20 * time.Second); !node.Partition(0).IsLeader(); {
-		if time.Now().After(deadline) {
-			tb.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	node := transactortest.StartNode(tb, 1)
 	srv := gateway.New(gateway.Config{Engine: engine.New(node), Node: node, Logger: quiet})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,7 +36,6 @@ func startConto(tb tb) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
-		node.Close()
 	}
 	tb.Cleanup(cleanup)
 	return "http://" + ln.Addr().String()
