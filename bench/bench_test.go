@@ -146,3 +146,17 @@ func TestOutputsAndComparison(t *testing.T) {
 		t.Fatalf("comparison:\n%s", cmp.String())
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	cases := []struct {
+		done, total int64
+		want        string
+	}{
+		{0, 10, "[..........]"}, {5, 10, "[#####.....]"}, {10, 10, "[##########]"}, {12, 10, "[##########]"}, {7, 0, "[7]"},
+	}
+	for _, c := range cases {
+		if got := bar(c.done, c.total, 10); got != c.want {
+			t.Errorf("bar(%d, %d) = %q, want %q", c.done, c.total, got, c.want)
+		}
+	}
+}

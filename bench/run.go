@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,9 @@ type Config struct {
 	Rate     int
 	Validate bool
 	Progress io.Writer // a progress line every second; nil: none
+	// ProgressBar redraws one line (a bar) in place instead of printing a
+	// line per second: for a terminal.
+	ProgressBar bool
 }
 
 // Defaults returns the SPEC §6 defaults.
@@ -179,7 +183,7 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 			}
 		}()
 	}
-	timeline := progress(cfg.Progress, start, &done, second, &histMu, &wg)
+	timeline := progress(&cfg, start, &done, second, &histMu, &wg)
 	elapsed := time.Since(start)
 	if err, _ := firstErr.Load().(error); err != nil {
 		return nil, fmt.Errorf("benchmark stopped: %w", err)
@@ -202,7 +206,8 @@ func Run(ctx context.Context, cfg Config, t Target) (*Report, error) {
 
 // progress prints a line every second until the clients finish, and
 // returns the per-second timeline.
-func progress(w io.Writer, start time.Time, done *atomic.Int64, second *hdrhistogram.Histogram, mu *sync.Mutex, wg *sync.WaitGroup) []SecondStats {
+func progress(cfg *Config, start time.Time, done *atomic.Int64, second *hdrhistogram.Histogram, mu *sync.Mutex, wg *sync.WaitGroup) []SecondStats {
+	w := cfg.Progress
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
 	tick := time.NewTicker(time.Second)
@@ -212,6 +217,9 @@ func progress(w io.Writer, start time.Time, done *atomic.Int64, second *hdrhisto
 	for n := 1; ; n++ {
 		select {
 		case <-finished:
+			if w != nil && cfg.ProgressBar {
+				fmt.Fprintln(w)
+			}
 			return timeline
 		case <-tick.C:
 		}
@@ -221,7 +229,10 @@ func progress(w io.Writer, start time.Time, done *atomic.Int64, second *hdrhisto
 		second.Reset()
 		mu.Unlock()
 		timeline = append(timeline, SecondStats{Second: n, Transfers: now - last, P99MS: p99})
-		if w != nil {
+		switch {
+		case w != nil && cfg.ProgressBar:
+			fmt.Fprintf(w, "\r%s %4ds  %10d/s  p99 %8.2f ms ", bar(now, int64(cfg.Transfers), 30), n, now-last, p99)
+		case w != nil:
 			fmt.Fprintf(w, "%4ds  %12d transfers  %10d/s  p99 %8.2f ms\n", n, now, now-last, p99)
 		}
 		last = now
@@ -246,4 +257,14 @@ func createAccounts(ctx context.Context, t Target, n int) error {
 		}
 	}
 	return nil
+}
+
+// bar draws done/total as [#####.....]; with no total (a --duration run)
+// it draws the count.
+func bar(done, total int64, width int) string {
+	if total <= 0 {
+		return fmt.Sprintf("[%d]", done)
+	}
+	filled := int(min(done, total) * int64(width) / total)
+	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
 }

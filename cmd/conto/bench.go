@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/conto-ledger/conto/bench"
+	"golang.org/x/sys/unix"
 )
 
 // benchCmd runs "conto bench" (SPEC §6). Exit 1 if --validate fails.
@@ -57,6 +58,10 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Progress = stderr
+	if f, ok := stderr.(*os.File); ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		cfg.ProgressBar = err == nil // a terminal: one line redrawn in place
+	}
 	t, err := bench.OpenTarget(cfg.Target, cfg.APIKey)
 	if err != nil {
 		fmt.Fprintf(stderr, "conto bench: %v\n", err)
