@@ -89,7 +89,7 @@ func (s *Store) encode(eff *ledger.Effects, ar *arena, more []kv, withMeta bool)
 		job.add(u64Key(prefixBlock, eff.Version), block)
 	}
 	s.encodeDelta(eff, job)
-	if s.index.due(eff.Version) {
+	if s.indexDue(eff.Version) {
 		s.encodeIndex(job)
 		job.checkpoint = true
 		s.index.checkpointed(eff.Version)

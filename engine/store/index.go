@@ -7,10 +7,17 @@ import (
 
 // Index checkpoints: how often the versions at which accounts changed move
 // from memory into Badger. Between checkpoints they live only in memory and
-// in the delta blocks, so a restart replays at most indexEvery versions of
+// in the delta blocks, so a restart replays at most maxIndexLag versions of
 // delta blocks, and memory holds at most maxRecentPairs versions.
+//
+// A checkpoint writes two keys per account changed since the last one, so
+// it is taken only once the changes outnumber those accounts indexDensity
+// times: with small batches over many accounts a checkpoint every indexEvery
+// versions would write more index keys than the batches write transfers.
 const (
 	indexEvery     = 64
+	indexDensity   = 16
+	maxIndexLag    = 4096
 	maxRecentPairs = 1 << 20
 )
 
@@ -24,11 +31,24 @@ type versionIndex struct {
 	touched []int32    // accounts with recent versions, each once
 	pairs   int
 	through uint64 // version of the last checkpoint
-	every   uint64 // checkpoint interval in versions
+	every   uint64 // least checkpoint interval in versions
+	density int    // least account-version pairs per changed account
 }
 
-func (x *versionIndex) due(v uint64) bool {
-	return v-x.through >= x.every || x.pairs >= maxRecentPairs
+// indexDue reports whether the batch at version v takes a checkpoint.
+func (s *Store) indexDue(v uint64) bool {
+	x := &s.index
+	lag := v - x.through
+	if x.pairs >= maxRecentPairs || lag >= maxIndexLag {
+		return true
+	}
+	if lag < x.every {
+		return false
+	}
+	s.mu.RLock() // the writer trims touched under mu
+	changed := len(x.touched)
+	s.mu.RUnlock()
+	return x.pairs >= x.density*changed
 }
 
 func (x *versionIndex) add(account int32, v uint64) {

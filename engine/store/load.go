@@ -38,7 +38,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("read meta: %w", err)
 	}
-	index := versionIndex{every: s.opts.indexEvery}
+	index := versionIndex{every: s.opts.indexEvery, density: s.opts.indexDensity}
 	keys := map[string]uint64{}
 	if ok {
 		if err := loadState(s.db, m, st, &index); err != nil {

@@ -72,8 +72,10 @@ type Options struct {
 	// AccountHint and TransferHint pre-size the in-memory maps.
 	AccountHint, TransferHint int
 
-	// indexEvery overrides the index checkpoint interval (tests only).
-	indexEvery uint64
+	// indexEvery overrides the index checkpoint interval, and with it
+	// checkpoints stop waiting for indexDensity (tests only).
+	indexEvery   uint64
+	indexDensity int
 }
 
 // Store is the ledger's versioned storage. Apply is meant for one writer at a
@@ -159,7 +161,7 @@ func Open(o Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	if o.indexEvery == 0 {
-		o.indexEvery = indexEvery
+		o.indexEvery, o.indexDensity = indexEvery, indexDensity
 	}
 	db, err := badger.OpenManaged(badgerOptions(o))
 	if err != nil {
