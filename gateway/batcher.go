@@ -36,6 +36,7 @@ type batcher[E any] struct {
 	window    time.Duration
 	queue     chan *pending[E]
 	inFlight  chan struct{} // bounds the merged batches being committed
+	settled   chan struct{} // a batch finished committing (capacity 1)
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	// closing makes "enqueue" and "stop" exclusive, so no request is queued
@@ -56,15 +57,18 @@ type outcome struct {
 }
 
 const (
-	batcherQueue    = 4096 // requests waiting; beyond it callers block (back-pressure)
-	batcherInFlight = 2    // merged batches being committed at once
+	batcherQueue = 4096 // requests waiting; beyond it callers block (back-pressure)
+	// batcherInFlight bounds the merged batches being committed at once. A
+	// batch that is not full waits until no other is in flight (see run),
+	// so only full batches overlap.
+	batcherInFlight = 2
 )
 
 func newBatcher[E any](commit func(context.Context, []E) ([]ledger.Result, error), linked func(*E) bool,
 	maxEvents int, window time.Duration) *batcher[E] {
 	b := &batcher[E]{commit: commit, linked: linked, maxEvents: maxEvents, window: window,
 		queue: make(chan *pending[E], batcherQueue), inFlight: make(chan struct{}, batcherInFlight),
-		stop: make(chan struct{})}
+		settled: make(chan struct{}, 1), stop: make(chan struct{})}
 	b.wg.Add(1)
 	go b.run()
 	return b
@@ -114,8 +118,14 @@ func (b *batcher[E]) run() {
 			}
 		}
 		// Wait for a commit slot first: requests arriving meanwhile join
-		// this batch.
+		// this batch. A batch that cannot be full yet also waits for the
+		// one in flight: measured on one node (bench/RESULTS.md), one
+		// growing batch at a time beats two small ones, while full batches
+		// gain from overlapping one's fsync with the other's apply.
 		b.inFlight <- struct{}{}
+		if len(first.events) < b.maxEvents {
+			b.awaitAlone()
+		}
 		var group []*pending[E]
 		group, carry = b.collect(first)
 		b.wg.Add(1)
@@ -179,6 +189,14 @@ func (b *batcher[E]) collect(first *pending[E]) (group []*pending[E], carry *pen
 	return group, nil
 }
 
+// awaitAlone waits until the caller's slot is the only one taken. A stale
+// signal in settled only costs one more look at the count.
+func (b *batcher[E]) awaitAlone() {
+	for len(b.inFlight) > 1 {
+		<-b.settled
+	}
+}
+
 func (b *batcher[E]) endsOpen(p *pending[E]) bool {
 	return len(p.events) > 0 && b.linked(&p.events[len(p.events)-1])
 }
@@ -186,7 +204,13 @@ func (b *batcher[E]) endsOpen(p *pending[E]) bool {
 // dispatch commits one merged batch and hands each request its results.
 func (b *batcher[E]) dispatch(group []*pending[E]) {
 	defer b.wg.Done()
-	defer func() { <-b.inFlight }()
+	defer func() {
+		<-b.inFlight
+		select {
+		case b.settled <- struct{}{}:
+		default:
+		}
+	}()
 	var events []E
 	if len(group) == 1 {
 		events = group[0].events
