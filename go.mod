@@ -12,6 +12,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/valyala/fasthttp v1.74.0
+	golang.org/x/crypto v0.55.0
 	golang.org/x/sys v0.48.0
 	pgregory.net/rapid v1.3.0
 )
