@@ -40,6 +40,26 @@ type Batch struct {
 	// linked flags, and a failure leaves no trace, not even an id that
 	// failed transiently, since an aborted transaction changes nothing.
 	Atomic bool
+	// Seal and Corrections travel with the batch for the hash chains
+	// (engine/hashchain, computed by the store); the rules ignore them.
+	Seal        Seal
+	Corrections []Correction
+}
+
+// Seal is what the leader stamps on a batch for the hash chains: the hash
+// algorithm (0: chains off) and a signed random stamp (hashchain.Stamp's
+// 128-byte encoding, zero when the leader has no key).
+type Seal struct {
+	Alg   uint8
+	Stamp [128]byte
+}
+
+// Correction says that the transfer at Index in the batch corrects the
+// transfer Corrects (seed 004, claim 41): records are never rewritten, the
+// correcting transfer's chain entry names the hash of the corrected one.
+type Correction struct {
+	Index    uint32
+	Corrects Uint128
 }
 
 // Batch errors reject the whole batch before anything is applied.
@@ -65,6 +85,7 @@ type Touch struct {
 	TransferID Uint128
 	Debit      bool // the account was the debit side
 	Balance    Balance
+	Flags      AccountFlags // the account's flags after the change (closing)
 }
 
 // PendingChange is a change to the life cycle of a pending transfer.

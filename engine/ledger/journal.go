@@ -127,5 +127,5 @@ func (s *State) setPending(id Uint128, p PendingInfo) {
 // touch records account i's balances after a change at timestamp ts.
 func (s *State) touch(i, slot int32, id Uint128, debit bool, ts uint64) {
 	s.effects.Touches = append(s.effects.Touches, Touch{Account: i, Slot: slot, TransferID: id,
-		Debit: debit, Balance: s.accounts[i].balance(ts)})
+		Debit: debit, Balance: s.accounts[i].balance(ts), Flags: s.accounts[i].Flags})
 }
