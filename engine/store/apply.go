@@ -53,7 +53,9 @@ func (s *Store) applyWith(b *ledger.Batch, results []ledger.Result, extra func()
 	}
 	// Only Apply mutates state, and applyMu is held, so encoding can read
 	// it without mu while readers go on.
-	s.jobs <- s.encode(eff, ar, more, true)
+	job := s.encode(eff, ar, more, true)
+	s.encodeChain(b, results, eff, job, job.transferBlock)
+	s.jobs <- job
 	return nil
 }
 
@@ -87,6 +89,7 @@ func (s *Store) encode(eff *ledger.Effects, ar *arena, more []kv, withMeta bool)
 			ledger.EncodeTransfer(block[i*ledger.RecordSize:], &eff.Transfers[i])
 		}
 		job.add(u64Key(prefixBlock, eff.Version), block)
+		job.transferBlock = block
 	}
 	s.encodeDelta(eff, job)
 	if s.indexDue(eff.Version) {

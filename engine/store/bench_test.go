@@ -14,9 +14,15 @@ const benchAccounts = 10000
 // BenchmarkStoreApply measures apply + persist: the ledger rules and one
 // Badger write batch per 8189-transfer batch over 10,000 accounts, uniform,
 // SyncWrites off (the Raft log is the durable copy).
-func BenchmarkStoreApply(b *testing.B) {
+func BenchmarkStoreApply(b *testing.B) { benchStoreApply(b, false) }
+
+// BenchmarkStoreApplyNoChains is the same without hash chains: the
+// difference is what chaining costs.
+func BenchmarkStoreApplyNoChains(b *testing.B) { benchStoreApply(b, true) }
+
+func benchStoreApply(b *testing.B, noChains bool) {
 	s, err := Open(Options{Dir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AccountHint: benchAccounts, TransferHint: b.N * ledger.MaxBatchEvents})
+		AccountHint: benchAccounts, TransferHint: b.N * ledger.MaxBatchEvents, NoChains: noChains})
 	if err != nil {
 		b.Fatal(err)
 	}

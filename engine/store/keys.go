@@ -18,6 +18,8 @@ const (
 	prefixDelta   = 'D'
 	prefixIndex   = 'x'
 	prefixKV      = 'k'
+	prefixChain   = 'H'
+	prefixHead    = 'h'
 )
 
 var be = binary.BigEndian

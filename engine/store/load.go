@@ -49,7 +49,7 @@ func (s *Store) load() error {
 		}
 	}
 	s.state, s.applied, s.visible, s.index, s.kv = st, m.Version, m.Version, index, keys
-	return nil
+	return s.loadChains(m)
 }
 
 func loadState(db *badger.DB, m meta, st *ledger.State, index *versionIndex) error {

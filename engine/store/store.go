@@ -53,6 +53,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/conto-ledger/conto/engine/hashchain"
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -71,6 +72,17 @@ type Options struct {
 	Logger *slog.Logger
 	// AccountHint and TransferHint pre-size the in-memory maps.
 	AccountHint, TransferHint int
+
+	// Partition is the partition the store holds; every genesis hash of
+	// its chains names it.
+	Partition uint32
+	// NoChains turns the hash chains off: for measuring what they cost,
+	// never for data that must be verifiable.
+	NoChains bool
+	// OnSystemHash, if set, is called by the writer after each batch's
+	// chain block is in Badger (for signed checkpoints). It must not block
+	// for long: the next batch's write waits for it.
+	OnSystemHash func(version uint64, alg hashchain.Alg, system hashchain.Hash)
 
 	// indexEvery overrides the index checkpoint interval, and with it
 	// checkpoints stop waiting for indexDensity (tests only).
@@ -117,6 +129,13 @@ type Store struct {
 
 	// Scratch reused by encode (guarded by applyMu).
 	ordinal []int32
+
+	// chainAlg is the algorithm of the last batch (Apply's). chains and
+	// headsMoved (accounts whose chain moved since the last index
+	// checkpoint) belong to the writer goroutine once it runs.
+	chainAlg   hashchain.Alg
+	chains     *hashchain.Chains
+	headsMoved map[ledger.Uint128]struct{}
 }
 
 // ErrClosed is returned by operations on a closed store.

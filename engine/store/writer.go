@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/conto-ledger/conto/engine/hashchain"
 	"github.com/dgraph-io/badger/v4"
 )
 
@@ -18,7 +19,10 @@ type writeJob struct {
 	version    uint64
 	kvs        []kv
 	arena      *arena
-	checkpoint bool // the job holds an index checkpoint at version
+	checkpoint bool       // the job holds an index checkpoint at version
+	chain      *chainWork // the batch's hash-chain input (nil: chains off)
+	// transferBlock is the batch's encoded transfers (in arena).
+	transferBlock []byte
 }
 
 type kv struct{ key, value []byte }
@@ -45,8 +49,14 @@ func (s *Store) writer() {
 		s.mu.RLock()
 		broken := s.broken != nil
 		s.mu.RUnlock()
-		var err error
-		if !broken {
+		var (
+			err error
+			blk *hashchain.Block
+		)
+		if !broken && job.chain != nil {
+			blk, err = s.chainBlock(job)
+		}
+		if !broken && err == nil {
 			err = s.write(job)
 		}
 		job.arena.reset()
@@ -63,6 +73,9 @@ func (s *Store) writer() {
 		}
 		s.visibleCond.Broadcast()
 		s.mu.Unlock()
+		if err == nil && blk != nil && s.opts.OnSystemHash != nil {
+			s.opts.OnSystemHash(blk.Version, blk.Alg, blk.System)
+		}
 	}
 }
 
@@ -129,6 +142,15 @@ type arena struct {
 	idx    int
 	bigs   [][]byte // large buffers (transfer and delta blocks), reused in order
 	bigIdx int
+	evs    []hashchain.Event // the chain events of the batch
+}
+
+// events returns an empty slice with room for n chain events.
+func (a *arena) events(n int) []hashchain.Event {
+	if cap(a.evs) < n {
+		a.evs = make([]hashchain.Event, 0, n+n/4)
+	}
+	return a.evs[:0]
 }
 
 const arenaChunk = 1 << 20
