@@ -235,3 +235,28 @@ func requestError(errs []error, partitions int) error {
 	}
 	return err
 }
+
+// ErrCorrectionTarget: a correction names a transfer that does not exist in
+// the correcting transfer's partition.
+var ErrCorrectionTarget = errors.New("the corrected transfer does not exist in the correcting transfer's partition")
+
+// CorrectTransfer creates transfer t as a correction of transfer corrects
+// (seed 004, claim 41): nothing is rewritten; t's chain entry links the
+// corrected transfer's intermediate hash. t commits alone, in one batch.
+func (e *Engine) CorrectTransfer(ctx context.Context, t ledger.Transfer, corrects ledger.Uint128) (ledger.Result, error) {
+	r := e.routeTransfer(&t)
+	if r.status != 0 {
+		return ledger.Result{Status: uint32(r.status)}, nil
+	}
+	p := e.parts[r.partition]
+	if _, ok := p.Store().Transfer(corrects); !ok {
+		return ledger.Result{}, fmt.Errorf("%w: transfer %v", ErrCorrectionTarget, corrects)
+	}
+	b := &ledger.Batch{Kind: ledger.KindTransfers, Transfers: []ledger.Transfer{t},
+		Corrections: []ledger.Correction{{Index: 0, Corrects: corrects}}}
+	resp, err := p.Submit(ctx, b)
+	if err != nil {
+		return ledger.Result{}, err
+	}
+	return resp.Results[0], nil
+}

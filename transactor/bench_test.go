@@ -27,15 +27,19 @@ const (
 // real raft-wal log (fsynced on every append), real Badger store, the
 // transport a real TCP mux. Several batches are in flight so Raft folds
 // them into one append (group commit).
-func BenchmarkSingleNodeDurable(b *testing.B) { benchCluster(b, 1) }
+func BenchmarkSingleNodeDurable(b *testing.B) { benchCluster(b, 1, false) }
+
+// BenchmarkSingleNodeDurableNoChains is the same without hash chains: the
+// difference is what chaining costs.
+func BenchmarkSingleNodeDurableNoChains(b *testing.B) { benchCluster(b, 1, true) }
 
 // BenchmarkThreeNodesLoopback is the same on three nodes in this process,
 // replicating over TCP on 127.0.0.1: every batch is fsynced on a quorum and
 // applied on all three (which share the machine's two cores).
-func BenchmarkThreeNodesLoopback(b *testing.B) { benchCluster(b, 3) }
+func BenchmarkThreeNodesLoopback(b *testing.B) { benchCluster(b, 3, false) }
 
-func benchCluster(b *testing.B, n int) {
-	nodes := openBenchNodes(b, n)
+func benchCluster(b *testing.B, n int, noChains bool) {
+	nodes := openBenchNodes(b, n, noChains)
 	leader := waitNodeLeader(b, nodes)
 	seedAccounts(b, leader)
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -89,14 +93,17 @@ func benchCluster(b *testing.B, n int) {
 	b.ReportMetric(float64(b.N*benchBatchSize)/b.Elapsed().Seconds(), "transfers/s")
 }
 
-func openBenchNodes(b *testing.B, n int) []*Node {
+func openBenchNodes(b *testing.B, n int, noChains bool) []*Node {
 	b.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var nodes []*Node
 	for i := 0; i < n; i++ {
 		nd, err := OpenNode(NodeConfig{Dir: filepath.Join(b.TempDir(), fmt.Sprint(i)), NodeID: fmt.Sprintf("n%d", i),
 			RaftAddr: freeAddr(b), Partitions: 1, Bootstrap: i == 0, Logger: quiet,
-			Tune: func(c *Config) { c.HeartbeatTimeout, c.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond }})
+			Tune: func(c *Config) {
+				c.HeartbeatTimeout, c.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
+				c.NoChains = noChains
+			}})
 		if err != nil {
 			b.Fatal(err)
 		}

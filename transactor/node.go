@@ -1,6 +1,7 @@
 package transactor
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/conto-ledger/conto/engine/hashchain"
 	"github.com/conto-ledger/conto/partition"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -35,6 +37,10 @@ type NodeConfig struct {
 	RaftLog   io.Writer
 	// Forward makes followers forward writes to each partition's leader.
 	Forward bool
+	// ChainAlg and CheckpointEvery configure the hash chains of every
+	// partition (see Config); zero means the default.
+	ChainAlg        hashchain.Alg
+	CheckpointEvery uint64
 	// Tune adjusts each partition's Config (tests and benchmarks).
 	Tune func(*Config)
 }
@@ -47,6 +53,9 @@ type Node struct {
 	mux   *Mux
 	pmap  partition.Map
 	parts []*Partition
+	// key signs this node's stamps and checkpoints; it lives in Dir/node.key
+	// and its public half in Dir/node.key.pub.
+	key ed25519.PrivateKey
 }
 
 // OpenNode opens the node's data directory, checks that its partition map
@@ -69,11 +78,15 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	key, err := hashchain.LoadOrCreateKey(filepath.Join(cfg.Dir, "node.key"))
+	if err != nil {
+		return nil, err
+	}
 	mux, err := Listen(cfg.RaftAddr, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: id, mux: mux, pmap: pmap}
+	n := &Node{cfg: cfg, id: id, mux: mux, pmap: pmap, key: key}
 	if err := n.openPartitions(); err != nil {
 		n.Close()
 		return nil, err
@@ -95,7 +108,8 @@ func (n *Node) openPartitions() error {
 			Stream: n.mux.Layer(uint8(i)), MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
 		})
 		cfg := Config{Partition: i, NodeID: n.id, Dir: filepath.Join(n.cfg.Dir, fmt.Sprintf("p%03d", i)),
-			Transport: trans, Bootstrap: n.cfg.Bootstrap, Forward: n.cfg.Forward, Logger: n.cfg.Logger, RaftLog: raftLog}
+			Transport: trans, Bootstrap: n.cfg.Bootstrap, Forward: n.cfg.Forward, Logger: n.cfg.Logger, RaftLog: raftLog,
+			ChainKey: n.key, ChainAlg: n.cfg.ChainAlg, CheckpointEvery: n.cfg.CheckpointEvery}
 		if n.cfg.Tune != nil {
 			n.cfg.Tune(&cfg)
 		}
@@ -180,3 +194,6 @@ func (n *Node) Close() error {
 	}
 	return err
 }
+
+// PublicKey is the key this node's checkpoints and stamps verify with.
+func (n *Node) PublicKey() ed25519.PublicKey { return n.key.Public().(ed25519.PublicKey) }

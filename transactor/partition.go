@@ -2,6 +2,8 @@ package transactor
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/conto-ledger/conto/engine/hashchain"
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/conto-ledger/conto/engine/store"
 	"github.com/hashicorp/go-hclog"
@@ -39,6 +42,19 @@ type Config struct {
 	// nil discards it.
 	RaftLog io.Writer
 
+	// ChainKey signs the batches this node proposes as leader (the stamp
+	// every genesis hash covers) and this node's checkpoints; nil leaves
+	// batches unstamped and signs no checkpoints.
+	ChainKey ed25519.PrivateKey
+	// ChainAlg is the hash algorithm the leader stamps on new batches
+	// (default SHA-256). Changing it migrates every chain as it next moves.
+	ChainAlg hashchain.Alg
+	// CheckpointEvery is the number of versions between signed checkpoints
+	// (default 1024).
+	CheckpointEvery uint64
+	// NoChains turns the hash chains off (benchmarks of their cost only).
+	NoChains bool
+
 	// Tuning; zero means the default.
 	HeartbeatTimeout  time.Duration // default 1s
 	ElectionTimeout   time.Duration // default 1s
@@ -63,6 +79,8 @@ func (c *Config) defaults() {
 	setDefault(&c.SnapshotInterval, 2*time.Minute)
 	setDefault(&c.ExpiryPoll, 100*time.Millisecond)
 	setDefault(&c.ApplyTimeout, 10*time.Second)
+	setDefault(&c.ChainAlg, hashchain.SHA256)
+	setDefault(&c.CheckpointEvery, 1024)
 }
 
 func setDefault[T comparable](v *T, d T) {
@@ -107,6 +125,8 @@ type Partition struct {
 	// never closes it, which would keep its file lock after a restart.
 	meta *metadb.BoltMetaDB
 	log  *slog.Logger
+	// checkpoints signs and keeps this node's checkpoints of the chains.
+	checkpoints *checkpointer
 
 	ready  atomic.Bool // leader, and every earlier entry applied (barrier)
 	broken atomic.Pointer[error]
@@ -142,7 +162,12 @@ func (p *Partition) open() error {
 		}
 	}
 	var err error
-	if p.store, err = store.Open(store.Options{Dir: storeDir, Logger: p.log}); err != nil {
+	if p.checkpoints, err = openCheckpointer(filepath.Join(p.cfg.Dir, "checkpoints"), p.cfg.ChainKey,
+		uint32(p.cfg.Partition), p.cfg.CheckpointEvery); err != nil {
+		return err
+	}
+	if p.store, err = store.Open(store.Options{Dir: storeDir, Logger: p.log, Partition: uint32(p.cfg.Partition),
+		NoChains: p.cfg.NoChains, OnSystemHash: p.checkpoints.observe}); err != nil {
 		return err
 	}
 	p.meta = &metadb.BoltMetaDB{}
@@ -246,6 +271,9 @@ func (p *Partition) Propose(ctx context.Context, b *ledger.Batch) (*Proposal, er
 		return nil, fmt.Errorf("%w: %v", ErrStopped, *e)
 	}
 	b.Time = uint64(time.Now().UnixNano())
+	if err := p.seal(b); err != nil {
+		return nil, err
+	}
 	timeout := p.cfg.ApplyTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
@@ -419,5 +447,44 @@ func (p *Partition) closeStores() error {
 			err = errors.Join(err, e)
 		}
 	}
+	if p.checkpoints != nil {
+		err = errors.Join(err, p.checkpoints.close())
+	}
 	return err
 }
+
+// seal stamps a batch for the hash chains: the algorithm, and the leader's
+// signed random stamp that the genesis hashes of its accounts cover.
+func (p *Partition) seal(b *ledger.Batch) error {
+	if p.cfg.NoChains {
+		return nil
+	}
+	b.Seal.Alg = uint8(p.cfg.ChainAlg)
+	if p.cfg.ChainKey == nil {
+		return nil
+	}
+	st, err := hashchain.NewStamp(p.cfg.ChainKey, uint32(p.cfg.Partition), b.Time, rand.Reader)
+	if err != nil {
+		return fmt.Errorf("transactor: partition %d: stamp: %w", p.cfg.Partition, err)
+	}
+	st.Encode(b.Seal.Stamp[:])
+	return nil
+}
+
+// Checkpoint returns the newest signed checkpoint of the partition's
+// chains; with now, it first signs one of the latest system hash.
+func (p *Partition) Checkpoint(now bool) (hashchain.Checkpoint, error) {
+	if now {
+		return p.checkpoints.Sign()
+	}
+	return p.checkpoints.Latest()
+}
+
+// CheckpointCovering returns the oldest signed checkpoint at or after
+// version v, signing one if none is yet.
+func (p *Partition) CheckpointCovering(v uint64) (hashchain.Checkpoint, error) {
+	return p.checkpoints.Covering(v)
+}
+
+// Number is the partition's number.
+func (p *Partition) Number() int { return p.cfg.Partition }
