@@ -296,7 +296,12 @@ func (p *Partition) SubmitTxn(ctx context.Context, txn *store.Txn) (*store.TxnRe
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, time.Until(d))
 	}
-	data := encodeTxn(txn, uint64(time.Now().UnixNano()))
+	sealed := ledger.Batch{Time: uint64(time.Now().UnixNano())}
+	if err := p.seal(&sealed); err != nil {
+		return nil, err
+	}
+	txn.Seal = sealed.Seal
+	data := encodeTxn(txn, sealed.Time)
 	pr := &Proposal{p: p, f: p.raft.Apply(data, timeout), data: data}
 	resp, err := p.waitOrForward(ctx, pr)
 	if err != nil {

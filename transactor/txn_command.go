@@ -7,8 +7,10 @@ import (
 	"github.com/conto-ledger/conto/engine/store"
 )
 
-// kindTxn marks a command that carries an optimistic transaction. Its body
-// follows the common 16-byte header (whose count is 0):
+// kindTxn marks a command that carries an optimistic transaction. Format 2
+// has the chain algorithm in header byte 3 and the leader's 128-byte stamp
+// after the header (format 1, before hash chains, has neither). The body
+// follows (the header's count is 0):
 //
 //	u32 n, n × (account id u128 · version u64)          account checks
 //	u32 n, n × (key length u16 · key · version u64)      key checks
@@ -17,9 +19,10 @@ import (
 const kindTxn = 0x10
 
 func encodeTxn(txn *store.Txn, t uint64) []byte {
-	buf := make([]byte, headerSize, headerSize+64+len(txn.Transfers)*ledger.RecordSize)
-	buf[0], buf[1], buf[2] = commandMagic, commandFormat, kindTxn
+	buf := make([]byte, sealedHeader, sealedHeader+64+len(txn.Transfers)*ledger.RecordSize)
+	buf[0], buf[1], buf[2], buf[3] = commandMagic, commandFormat, kindTxn, txn.Seal.Alg
 	le.PutUint64(buf[8:], t)
+	copy(buf[headerSize:sealedHeader], txn.Seal.Stamp[:])
 	buf = le.AppendUint32(buf, uint32(len(txn.AccountChecks)))
 	for _, c := range txn.AccountChecks {
 		buf = le.AppendUint64(buf, c.ID.Lo)
@@ -86,11 +89,21 @@ func (r *txnReader) count(minSize int) int {
 }
 
 func decodeTxn(data []byte) (*store.Txn, uint64, error) {
-	if len(data) < headerSize || data[0] != commandMagic || data[1] != commandFormat || data[2] != kindTxn {
+	if len(data) < headerSize || data[0] != commandMagic || data[2] != kindTxn {
 		return nil, 0, fmt.Errorf("%w: bad transaction header", ErrCommand)
 	}
-	r := &txnReader{b: data[headerSize:]}
 	txn := &store.Txn{}
+	var r *txnReader
+	switch {
+	case data[1] == commandFormatV1 && data[3] == 0:
+		r = &txnReader{b: data[headerSize:]}
+	case data[1] == commandFormat && len(data) >= sealedHeader:
+		txn.Seal.Alg = data[3]
+		copy(txn.Seal.Stamp[:], data[headerSize:sealedHeader])
+		r = &txnReader{b: data[sealedHeader:]}
+	default:
+		return nil, 0, fmt.Errorf("%w: bad transaction header", ErrCommand)
+	}
 	for n := r.count(24); n > 0 && r.err == nil; n-- {
 		id := ledger.Uint128{Lo: r.u64(), Hi: r.u64()}
 		txn.AccountChecks = append(txn.AccountChecks, store.AccountCheck{ID: id, Version: r.u64()})

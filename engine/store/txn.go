@@ -28,6 +28,8 @@ type Txn struct {
 	KeyChecks     []KeyCheck
 	Puts          []Put
 	Transfers     []ledger.Transfer
+	// Seal is the leader's stamp for the hash chains (see ledger.Batch).
+	Seal ledger.Seal
 }
 
 // AccountCheck expects an account's current version.
@@ -142,7 +144,7 @@ func (s *Store) ApplyTxn(v, t uint64, txn *Txn) (*TxnResult, error) {
 		// Nothing changes; the version is simply not used.
 		return &TxnResult{Status: TxnConflict, Version: v, Conflicts: conflicts}, nil
 	}
-	b := &ledger.Batch{Kind: ledger.KindTransfers, Version: v, Time: t, Transfers: txn.Transfers, Atomic: true}
+	b := &ledger.Batch{Kind: ledger.KindTransfers, Version: v, Time: t, Transfers: txn.Transfers, Atomic: true, Seal: txn.Seal}
 	if len(txn.Transfers) == 0 {
 		b.Kind = ledger.KindExpire // puts only: the batch just carries the version
 	}
