@@ -44,6 +44,9 @@ type Config struct {
 	// APIKeys, when not empty, are required ("Authorization: Bearer") on
 	// every call but /healthz and /readyz.
 	APIKeys []KeyHash
+	// PrivateChains shows an account's chain with only its counterparties'
+	// commitments, never their heads, and serves no chain blocks.
+	PrivateChains bool
 }
 
 // Server serves the API of SPEC §3-§4.
@@ -175,6 +178,24 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, method string, p []string) stri
 	case method == "GET" && len(p) == 2 && p[0] == "transfers":
 		s.getTransfer(ctx, p[1])
 		return "GET /v1/transfers/{id}"
+	case method == "GET" && len(p) == 3 && p[0] == "transfers" && p[2] == "proof":
+		s.transferProof(ctx, p[1])
+		return "GET /v1/transfers/{id}/proof"
+	case method == "POST" && len(p) == 3 && p[0] == "transfers" && p[2] == "corrections":
+		s.correctTransfer(ctx, p[1])
+		return "POST /v1/transfers/{id}/corrections"
+	case method == "GET" && len(p) == 3 && p[0] == "accounts" && p[2] == "chain":
+		s.accountChain(ctx, p[1])
+		return "GET /v1/accounts/{id}/chain"
+	case method == "GET" && len(p) == 2 && p[0] == "chain" && p[1] == "blocks":
+		s.chainBlocks(ctx)
+		return "GET /v1/chain/blocks"
+	case method == "GET" && len(p) == 2 && p[0] == "checkpoints" && p[1] == "latest":
+		s.checkpoints(ctx, false)
+		return "GET /v1/checkpoints/latest"
+	case method == "POST" && len(p) == 1 && p[0] == "checkpoints":
+		s.checkpoints(ctx, true)
+		return "POST /v1/checkpoints"
 	case method == "GET" && len(p) == 3 && p[0] == "accounts" && (p[2] == "transfers" || p[2] == "balances"):
 		s.statement(ctx, p[1], p[2])
 		return "GET /v1/accounts/{id}/" + p[2]

@@ -146,6 +146,7 @@ type TransferProof struct {
 	Version                   uint64
 	Block                     *hashchain.Block
 	LeafIndex, TreeSize       int
+	Slot                      uint32
 	Leaf                      hashchain.Hash
 	AuditPath                 []hashchain.Hash
 	DebitCommit, CreditCommit hashchain.Hash
@@ -179,7 +180,7 @@ func (s *Store) TransferProof(id ledger.Uint128) (*TransferProof, error) {
 		leaves := blk.Leaves()
 		idx := len(blk.Genesis) + i
 		dc, cc := hashchain.EventCommitments(blk, i)
-		return &TransferProof{Transfer: t, Version: v, Block: blk, LeafIndex: idx, TreeSize: len(leaves),
+		return &TransferProof{Transfer: t, Version: v, Block: blk, LeafIndex: idx, TreeSize: len(leaves), Slot: ev.Slot,
 			Leaf: ev.M, AuditPath: hashchain.InclusionProof(blk.Alg, leaves, idx),
 			DebitCommit: dc, CreditCommit: cc, Link: ev.Link}, nil
 	}
