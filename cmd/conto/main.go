@@ -17,9 +17,8 @@ commands:
   bench     the load generator (conto bench -h for flags)
   gateway   an HTTP front in its own process, over shared memory (--engine unix:PATH)
   keys add  create an API key (conto keys add --data DIR [--name NAME])
+  verify    check hash chains, conservation and checkpoints (--data DIR offline, or --url URL)
   version   print the build's version and Go version
-
-verify (SPEC §5) is not in this build yet.
 `
 
 func main() {
@@ -41,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return gatewayCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "verify":
+		return verifyCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return 0

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/conto-ledger/conto/engine"
+	"github.com/conto-ledger/conto/engine/hashchain"
 	"github.com/conto-ledger/conto/gateway"
 	"github.com/conto-ledger/conto/partition"
 	"github.com/conto-ledger/conto/shm"
@@ -42,6 +43,11 @@ type serveConfig struct {
 	// EngineSocket is a unix socket where HTTP fronts (conto gateway)
 	// connect to this data service over shared memory.
 	EngineSocket string `json:"engine_socket"`
+	// Hash chains: the algorithm new records use, versions between signed
+	// checkpoints, and whether the API hides counterparties' heads.
+	ChainAlg        string `json:"chain_alg"`
+	CheckpointEvery uint64 `json:"checkpoint_every"`
+	ChainView       string `json:"chain_view"`
 }
 
 // errUsage marks a bad flag or config: exit 2 with a one-line reason.
@@ -51,7 +57,8 @@ var errUsage = errors.New("usage")
 var errHelp = errors.New("help")
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
-	c := serveConfig{Data: "./conto-data", HTTP: "127.0.0.1:7070", Raft: "127.0.0.1:7071", Partitions: 1}
+	c := serveConfig{Data: "./conto-data", HTTP: "127.0.0.1:7070", Raft: "127.0.0.1:7071", Partitions: 1,
+		ChainAlg: "sha256", CheckpointEvery: 1024, ChainView: "public"}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	config := fs.String("config", "", "JSON file with the same keys as the flags")
@@ -64,6 +71,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow a non-loopback HTTP address without authentication")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file on shutdown")
 	fs.StringVar(&c.EngineSocket, "engine-socket", "", "unix socket for conto gateway processes (shared-memory hand-off)")
+	fs.StringVar(&c.ChainAlg, "chain-alg", c.ChainAlg, "hash algorithm of new chain records: sha256 or blake2b-256 (a change migrates every chain)")
+	fs.Uint64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "versions between signed checkpoints of the chains")
+	fs.StringVar(&c.ChainView, "chain-view", c.ChainView, "public, or private: an account's chain shows only commitments of its counterparties' heads")
 	fs.IntVar(&c.BatchEvents, "batch-events", 8189, "most events coalesced into one batch (1..8189)")
 	fs.DurationVar(&c.BatchWindow, "batch-window", 0, "how long a batch waits for more requests to join it (0: it takes what queued while earlier batches committed)")
 	if err := fs.Parse(args); err != nil {
@@ -122,6 +132,11 @@ func (c *serveConfig) merge(path string, set map[string]bool) error {
 	if !set["batch-window"] && fromFile.BatchWindow != 0 {
 		c.BatchWindow = fromFile.BatchWindow // JSON: nanoseconds
 	}
+	pick("chain-alg", &c.ChainAlg, fromFile.ChainAlg)
+	pick("chain-view", &c.ChainView, fromFile.ChainView)
+	if !set["checkpoint-every"] && fromFile.CheckpointEvery != 0 {
+		c.CheckpointEvery = fromFile.CheckpointEvery
+	}
 	return nil
 }
 
@@ -140,6 +155,15 @@ func (c *serveConfig) validate() error {
 	}
 	if c.BatchWindow < 0 || c.BatchWindow > time.Second {
 		return fmt.Errorf("%w: --batch-window %s: must be in [0, 1s]", errUsage, c.BatchWindow)
+	}
+	if _, err := hashchain.ParseAlg(c.ChainAlg); err != nil {
+		return fmt.Errorf("%w: --chain-alg: %v", errUsage, err)
+	}
+	if c.CheckpointEvery < 1 {
+		return fmt.Errorf("%w: --checkpoint-every must be at least 1", errUsage)
+	}
+	if c.ChainView != "public" && c.ChainView != "private" {
+		return fmt.Errorf("%w: --chain-view %q: must be public or private", errUsage, c.ChainView)
 	}
 	if _, err := partition.New(c.Partitions); err != nil {
 		return fmt.Errorf("%w: --partitions: %v", errUsage, err)
@@ -199,8 +223,10 @@ func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	alg, _ := hashchain.ParseAlg(c.ChainAlg) // validated
 	node, err := transactor.OpenNode(transactor.NodeConfig{Dir: c.Data, NodeID: c.NodeID, RaftAddr: c.Raft,
-		Partitions: c.Partitions, Bootstrap: c.Join == "", Forward: true, Logger: log, RaftLog: os.Stderr})
+		Partitions: c.Partitions, Bootstrap: c.Join == "", Forward: true, Logger: log, RaftLog: os.Stderr,
+		ChainAlg: alg, CheckpointEvery: c.CheckpointEvery})
 	if err != nil {
 		return err
 	}
@@ -219,7 +245,7 @@ func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
 		return err
 	}
 	srv := gateway.New(gateway.Config{Engine: engine.New(node), Node: node, Logger: log,
-		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow, APIKeys: keys})
+		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow, APIKeys: keys, PrivateChains: c.ChainView == "private"})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	if c.EngineSocket != "" {

@@ -1,0 +1,461 @@
+// Package audit is the untrusting client behind "conto verify --url": it
+// reads a server's chain blocks, recomputes every hash from the records they
+// carry, holds the result to the server's signed checkpoints, and then
+// checks the server's other answers (accounts, transfers, account chains,
+// proofs) against what it recomputed. A server that lies in any answer is
+// caught by a mismatch somewhere; the first one is reported, named.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/conto-ledger/conto/engine/hashchain"
+	"github.com/conto-ledger/conto/engine/ledger"
+	"github.com/conto-ledger/conto/gateway/client"
+	"github.com/conto-ledger/conto/gateway/wire"
+)
+
+// Options configures a verification.
+type Options struct {
+	URL    string
+	APIKey string
+	// Trusted are the public keys checkpoints may be signed with. Empty:
+	// the key of the first checkpoint is trusted, and reported.
+	Trusted [][32]byte
+	// Progress, if set, receives a line now and then.
+	Progress func(string)
+	// PageSize is the blocks or records read per request (default 100).
+	PageSize int
+}
+
+// Report sums up a verification that passed.
+type Report struct {
+	Blocks, Events, Accounts, Transfers, Checkpoints int
+	// TrustedOnFirstUse: no key was pinned, so the server's key was taken.
+	TrustedOnFirstUse bool
+	Key               [32]byte
+}
+
+// Verify checks the server at o.URL.
+func Verify(ctx context.Context, o Options) (*Report, error) {
+	if o.PageSize <= 0 {
+		o.PageSize = 100
+	}
+	opts := []client.Option{client.WithJSON(), client.WithHTTPClient(&http.Client{Timeout: time.Minute})}
+	if o.APIKey != "" {
+		opts = append(opts, client.WithAPIKey(o.APIKey))
+	}
+	a := &auditor{o: o, c: client.New(o.URL, opts...), rep: &Report{},
+		accounts: map[ledger.Uint128]*accountState{}, transfers: map[ledger.Uint128][]byte{}, through: map[int]uint64{},
+		ms: map[ledger.Uint128]hashchain.Hash{}}
+	if o.Progress == nil {
+		a.o.Progress = func(string) {}
+	}
+	return a.rep, a.run(ctx)
+}
+
+type auditor struct {
+	o         Options
+	c         *client.Client
+	rep       *Report
+	accounts  map[ledger.Uint128]*accountState
+	transfers map[ledger.Uint128][]byte // 128-byte records as recomputed
+	through   map[int]uint64            // last version verified, by partition
+	ms        map[ledger.Uint128]hashchain.Hash
+}
+
+// accountState is what the audit recomputed for one account.
+type accountState struct {
+	partition int
+	genesis   ledger.Account
+	heads     []hashchain.Hash // after each record, genesis first
+	balances  hashchain.Balances
+}
+
+func (a *auditor) run(ctx context.Context) error {
+	cps, err := a.checkpoints(ctx)
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
+		if err := a.partition(ctx, cp); err != nil {
+			return fmt.Errorf("partition %d: %w", cp.Partition, err)
+		}
+	}
+	if err := a.accountAnswers(ctx); err != nil {
+		return err
+	}
+	return a.transferAnswers(ctx)
+}
+
+// checkpoints reads and checks the latest signed checkpoints.
+func (a *auditor) checkpoints(ctx context.Context) ([]hashchain.Checkpoint, error) {
+	raw, err := a.c.LatestCheckpoints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	var out []hashchain.Checkpoint
+	for i := range raw {
+		cp, err := raw[i].ToHashchain()
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint of partition %d: %w", raw[i].Partition, err)
+		}
+		if err := cp.Verify(); err != nil {
+			return nil, fmt.Errorf("checkpoint of partition %d at version %d: %w", cp.Partition, cp.Version, err)
+		}
+		if err := a.trust(cp.PublicKey); err != nil {
+			return nil, fmt.Errorf("checkpoint of partition %d at version %d: %w", cp.Partition, cp.Version, err)
+		}
+		out = append(out, cp)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the server has no signed checkpoint")
+	}
+	return out, nil
+}
+
+func (a *auditor) trust(key [32]byte) error {
+	if len(a.o.Trusted) == 0 {
+		a.o.Trusted = [][32]byte{key}
+		a.rep.TrustedOnFirstUse, a.rep.Key = true, key
+		return nil
+	}
+	for _, k := range a.o.Trusted {
+		if k == key {
+			return nil
+		}
+	}
+	return fmt.Errorf("signed by untrusted key %x", key)
+}
+
+// partition recomputes every chain block of one partition, holding the
+// system hash to the signed checkpoint at its version. Blocks after the
+// checkpoint are recomputed too (a busy server goes on committing), and the
+// other answers are then checked as of the last block verified.
+func (a *auditor) partition(ctx context.Context, cp hashchain.Checkpoint) error {
+	chains := hashchain.NewChains(cp.Partition)
+	from := uint64(1)
+	held := false
+	for {
+		page, err := a.c.ChainBlocks(ctx, int(cp.Partition), from, a.o.PageSize)
+		if err != nil {
+			return fmt.Errorf("read chain blocks from version %d: %w", from, err)
+		}
+		for i := range page.Blocks {
+			wb := &page.Blocks[i]
+			if prev := a.through[int(cp.Partition)]; uint64(wb.Version) <= prev {
+				return fmt.Errorf("chain block version %d served after version %d", wb.Version, prev)
+			}
+			if !held && uint64(wb.Version) > cp.Version {
+				return fmt.Errorf("the signed checkpoint is at version %d, which no chain block served has", cp.Version)
+			}
+			sys, err := a.block(chains, int(cp.Partition), wb)
+			if err != nil {
+				return err
+			}
+			a.through[int(cp.Partition)] = uint64(wb.Version)
+			if uint64(wb.Version) == cp.Version {
+				if sys != cp.System {
+					return fmt.Errorf("version %d: recomputed system hash %s, the signed checkpoint says %s", cp.Version, sys, cp.System)
+				}
+				held = true
+				a.rep.Checkpoints++
+			}
+			a.o.Progress(fmt.Sprintf("partition %d: version %d", cp.Partition, wb.Version))
+		}
+		if page.Next == nil {
+			if !held {
+				return fmt.Errorf("the signed checkpoint is at version %d, but the chain blocks served end at version %d", cp.Version, a.through[int(cp.Partition)])
+			}
+			return nil
+		}
+		if uint64(*page.Next) <= from {
+			return fmt.Errorf("chain blocks page from %d names next page %d", from, *page.Next)
+		}
+		from = uint64(*page.Next)
+	}
+}
+
+// block recomputes one served chain block from the records it carries and
+// compares it with what was served.
+func (a *auditor) block(chains *hashchain.Chains, partition int, wb *wire.ChainBlock) (hashchain.Hash, error) {
+	served, in, err := fromWire(wb)
+	if err != nil {
+		return hashchain.Hash{}, fmt.Errorf("version %d: %w", wb.Version, err)
+	}
+	if !served.Stamp.IsZero() {
+		if err := served.Stamp.Verify(uint32(partition), served.Time); err != nil {
+			return hashchain.Hash{}, fmt.Errorf("version %d: stamp: %w", served.Version, err)
+		}
+	}
+	born := map[ledger.Uint128]ledger.Account{}
+	for i := range wb.Genesis {
+		acc := wb.Genesis[i].Account.ToLedger()
+		born[acc.ID] = acc
+	}
+	var missing error
+	got, err := chains.ApplyRecords(in, func(id ledger.Uint128, r *hashchain.AccountRecord) {
+		if r.Kind == hashchain.RecordGenesis {
+			a.accounts[id] = &accountState{partition: partition, genesis: born[id]}
+		}
+		st := a.accounts[id]
+		if st == nil {
+			missing = fmt.Errorf("version %d: a record of account %v, which no block created", served.Version, id)
+			return
+		}
+		if r.Kind != hashchain.RecordMigration {
+			st.heads = append(st.heads, r.Head)
+		}
+		if r.Kind == hashchain.RecordTransfer || r.Kind == hashchain.RecordExpiry {
+			st.balances = r.Balances
+		}
+	})
+	if err != nil {
+		return hashchain.Hash{}, fmt.Errorf("version %d: %w", served.Version, err)
+	}
+	if missing != nil {
+		return hashchain.Hash{}, missing
+	}
+	if err := hashchain.CompareBlocks(served, got); err != nil {
+		return hashchain.Hash{}, err
+	}
+	for i := range got.Events {
+		ev := &got.Events[i]
+		if ev.Kind == hashchain.EventTransfer {
+			a.transfers[ev.ID] = in.Records[int(ev.Slot)*ledger.RecordSize : int(ev.Slot+1)*ledger.RecordSize]
+			a.ms[ev.ID] = ev.M
+			a.rep.Transfers++
+		}
+	}
+	a.rep.Blocks++
+	a.rep.Events += len(got.Events)
+	return got.System, nil
+}
+
+// fromWire turns a served block into the block as served and the input
+// that recomputes it.
+func fromWire(wb *wire.ChainBlock) (*hashchain.Block, *hashchain.BatchInput, error) {
+	alg, err := hashchain.ParseAlg(wb.Alg)
+	if err != nil {
+		return nil, nil, err
+	}
+	stamp, err := hashchain.DecodeStamp(wb.Stamp)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stamp: %w", err)
+	}
+	b := &hashchain.Block{Alg: alg, Version: uint64(wb.Version), Time: uint64(wb.Time), Stamp: stamp,
+		Prev: wb.Prev, System: wb.System, Root: wb.Root}
+	in := &hashchain.BatchInput{Alg: alg, Version: b.Version, Time: b.Time, Stamp: stamp}
+	for i := range wb.Genesis {
+		acc := wb.Genesis[i].Account.ToLedger()
+		rec := make([]byte, ledger.RecordSize)
+		ledger.EncodeAccount(rec, &acc)
+		in.Accounts = append(in.Accounts, rec)
+		b.Genesis = append(b.Genesis, hashchain.GenesisEntry{ID: acc.ID, Hash: wb.Genesis[i].Hash})
+	}
+	in.Records = make([]byte, len(wb.Transfers)*ledger.RecordSize)
+	for i := range wb.Transfers {
+		t := wb.Transfers[i].ToLedger()
+		ledger.EncodeTransfer(in.Records[i*ledger.RecordSize:], &t)
+	}
+	for i := range wb.Events {
+		ev, err := eventFromWire(&wb.Events[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		b.Events = append(b.Events, ev)
+		ev.M, ev.DebitPrev, ev.CreditPrev = hashchain.Hash{}, hashchain.Hash{}, hashchain.Hash{}
+		in.Events = append(in.Events, ev)
+	}
+	return b, in, nil
+}
+
+func eventFromWire(we *wire.ChainEvent) (hashchain.Event, error) {
+	ev := hashchain.Event{Slot: we.Slot, ID: ledger.Uint128(we.ID), Timestamp: uint64(we.Timestamp),
+		DebitID: ledger.Uint128(we.DebitAccountID), CreditID: ledger.Uint128(we.CreditAccountID), M: we.M,
+		DebitPrev: we.DebitPrev, CreditPrev: we.CreditPrev, Debit: we.Debit.ToHashchain(), Credit: we.Credit.ToHashchain()}
+	var err error
+	if ev.DebitPrevAlg, err = hashchain.ParseAlg(we.DebitPrevAlg); err != nil {
+		return ev, fmt.Errorf("debit_prev_alg: %w", err)
+	}
+	if ev.CreditPrevAlg, err = hashchain.ParseAlg(we.CreditPrevAlg); err != nil {
+		return ev, fmt.Errorf("credit_prev_alg: %w", err)
+	}
+	switch we.Kind {
+	case "transfer":
+		ev.Kind = hashchain.EventTransfer
+	case "expiry":
+		ev.Kind = hashchain.EventExpiry
+	default:
+		return ev, fmt.Errorf("unknown event kind %q", we.Kind)
+	}
+	if we.Corrects != nil {
+		ev.Link = &hashchain.Link{ID: ledger.Uint128(we.Corrects.TransferID), M: we.Corrects.M}
+	}
+	return ev, nil
+}
+
+// accountAnswers checks every account's own answer and its chain against
+// what the blocks recomputed.
+func (a *auditor) accountAnswers(ctx context.Context) error {
+	for id, st := range a.accounts {
+		through := a.through[st.partition]
+		got, err := a.c.AccountAt(ctx, id, through)
+		if err != nil {
+			return fmt.Errorf("account %v: %w", id, err)
+		}
+		want := st.genesis
+		want.DebitsPending, want.DebitsPosted = st.balances.DebitsPending, st.balances.DebitsPosted
+		want.CreditsPending, want.CreditsPosted = st.balances.CreditsPending, st.balances.CreditsPosted
+		want.Flags = ledger.AccountFlags(st.balances.Flags)
+		if len(st.heads) == 1 {
+			want.Flags = st.genesis.Flags
+		}
+		got.Version, want.Version = 0, 0
+		if got != want {
+			return fmt.Errorf("account %v: GET /v1/accounts answers %+v; the chain blocks give %+v", id, got, want)
+		}
+		if err := a.accountChain(ctx, id, st); err != nil {
+			return err
+		}
+		a.rep.Accounts++
+	}
+	return nil
+}
+
+// accountChain reads an account's whole chain and checks it record by
+// record, and its heads against the recomputed ones.
+func (a *auditor) accountChain(ctx context.Context, id ledger.Uint128, st *accountState) error {
+	var recs []hashchain.AccountRecord
+	from := 0
+	for {
+		page, err := a.c.AccountChain(ctx, id, from, a.o.PageSize)
+		if err != nil {
+			return fmt.Errorf("account %v: chain: %w", id, err)
+		}
+		for i := range page.Records {
+			r, err := page.Records[i].ToHashchain()
+			if err != nil {
+				return fmt.Errorf("account %v: chain record %d: %w", id, from+i, err)
+			}
+			recs = append(recs, r)
+		}
+		if page.Next == nil {
+			break
+		}
+		if *page.Next <= from {
+			return fmt.Errorf("account %v: chain page from %d names next page %d", id, from, *page.Next)
+		}
+		from = *page.Next
+	}
+	if err := hashchain.VerifyAccountRecords(id, hashchain.Head{}, recs); err != nil {
+		return fmt.Errorf("account %v: chain: %w", id, err)
+	}
+	var heads []hashchain.Hash
+	for i := range recs {
+		if recs[i].Kind != hashchain.RecordMigration && recs[i].Version <= a.through[st.partition] {
+			heads = append(heads, recs[i].Head)
+		}
+	}
+	if len(heads) != len(st.heads) {
+		return fmt.Errorf("account %v: chain has %d records, the blocks %d", id, len(heads), len(st.heads))
+	}
+	for i := range heads {
+		if heads[i] != st.heads[i] {
+			return fmt.Errorf("account %v: chain record %d has head %s, the blocks give %s", id, i, heads[i], st.heads[i])
+		}
+	}
+	return nil
+}
+
+// maxProofs bounds the proofs checked (each is a request).
+const maxProofs = 1000
+
+// transferAnswers checks every transfer's own answer, and the proofs of up
+// to maxProofs of them.
+func (a *auditor) transferAnswers(ctx context.Context) error {
+	proofs := 0
+	for id, rec := range a.transfers {
+		if proofs < maxProofs {
+			if err := a.proof(ctx, id); err != nil {
+				return err
+			}
+			proofs++
+		}
+		t, err := a.c.Transfer(ctx, id)
+		if err != nil {
+			return fmt.Errorf("transfer %v: %w", id, err)
+		}
+		got := make([]byte, ledger.RecordSize)
+		ledger.EncodeTransfer(got, &t)
+		if string(got) != string(rec) {
+			want, _ := ledger.DecodeTransfer(rec)
+			return fmt.Errorf("transfer %v: GET /v1/transfers answers %+v; the chain blocks give %+v", id, t, want)
+		}
+	}
+	return nil
+}
+
+// proof checks a transfer's proof: its leaf is the intermediate hash the
+// audit recomputed, the audit path leads to the block's root, and the system
+// hash folded from the block along the system path is the one the proof's
+// checkpoint signs, with a trusted key.
+func (a *auditor) proof(ctx context.Context, id ledger.Uint128) error {
+	p, err := a.c.TransferProof(ctx, id)
+	if err != nil {
+		return fmt.Errorf("transfer %v: proof: %w", id, err)
+	}
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("transfer %v: proof: %s", id, fmt.Sprintf(format, args...))
+	}
+	t := p.Transfer.ToLedger()
+	rec := make([]byte, ledger.RecordSize)
+	ledger.EncodeTransfer(rec, &t)
+	if string(rec) != string(a.transfers[id]) {
+		return fail("its transfer %+v is not the one in the chain blocks", t)
+	}
+	if p.Leaf != a.ms[id] {
+		return fail("leaf %s, the chain blocks give %s", p.Leaf, a.ms[id])
+	}
+	alg, err := hashchain.ParseAlg(p.Block.Alg)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if !hashchain.VerifyInclusion(alg, p.Leaf, p.LeafIndex, p.TreeSize, p.AuditPath, p.Block.Root) {
+		return fail("the audit path does not lead to the block's root")
+	}
+	sys, err := fold(p.Prev, append([]wire.SystemLink{p.Block}, p.SystemPath...))
+	if err != nil {
+		return fail("%v", err)
+	}
+	cp, err := p.Checkpoint.ToHashchain()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if err := cp.Verify(); err != nil {
+		return fail("checkpoint: %v", err)
+	}
+	if err := a.trust(cp.PublicKey); err != nil {
+		return fail("checkpoint: %v", err)
+	}
+	if sys != cp.System {
+		return fail("the system path folds to %s, the checkpoint signs %s", sys, cp.System)
+	}
+	return nil
+}
+
+// fold chains system hashes from prev along links.
+func fold(prev hashchain.Hash, links []wire.SystemLink) (hashchain.Hash, error) {
+	for _, l := range links {
+		alg, err := hashchain.ParseAlg(l.Alg)
+		if err != nil {
+			return prev, err
+		}
+		prev = hashchain.SystemHash(alg, prev, uint64(l.Version), uint64(l.Time), l.Root)
+	}
+	return prev, nil
+}
