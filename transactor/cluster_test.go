@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conto-ledger/conto/engine/hashchain"
 	"github.com/conto-ledger/conto/engine/ledger"
 	"github.com/conto-ledger/conto/engine/store"
 	"github.com/hashicorp/raft"
@@ -171,6 +172,7 @@ func (c *testCluster) waitConverged() uint64 {
 					c.t.Fatalf("%s holds different data than %s at version %d", c.live()[i].id, c.live()[0].id, d.Version)
 				}
 			}
+			c.sameChains()
 			return digests[0].Version
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -189,4 +191,22 @@ func sameVersion(ds []store.Digest) bool {
 		}
 	}
 	return true
+}
+
+// sameChains checks that every live node computed the same hash chains: the
+// digests cover the chain blocks, and this names the system hash itself.
+func (c *testCluster) sameChains() {
+	c.t.Helper()
+	var first hashchain.Hash
+	for i, nd := range c.live() {
+		v, sys, err := nd.p.Store().LastSystemHash()
+		if err != nil || v == 0 {
+			c.t.Fatalf("%s: last system hash at version %d: %v", nd.id, v, err)
+		}
+		if i == 0 {
+			first = sys
+		} else if sys != first {
+			c.t.Fatalf("%s has system hash %s at version %d, %s has %s", nd.id, sys, v, c.live()[0].id, first)
+		}
+	}
 }

@@ -210,3 +210,18 @@ func (s *Store) SystemPath(from, to uint64) ([]hashchain.Block, error) {
 	}
 	return out, nil
 }
+
+// LastSystemHash returns the version and system hash of the newest chain
+// block visible (0 and the zero hash before the first).
+func (s *Store) LastSystemHash() (uint64, hashchain.Hash, error) {
+	txn, v, err := s.chainRead()
+	if err != nil {
+		return 0, hashchain.Hash{}, err
+	}
+	defer txn.Discard()
+	b, err := lastChainBlock(txn, v)
+	if err != nil || b == nil {
+		return 0, hashchain.Hash{}, err
+	}
+	return b.Version, b.System, nil
+}
