@@ -93,6 +93,11 @@ const (
 	eventHasLink    = 1 // the only defined bit of an event's flags byte
 )
 
+// EncodedSize is the length of the block's encoding.
+func (b *Block) EncodedSize() int {
+	return blockHeaderSize + genesisSize*len(b.Genesis) + eventSize*len(b.Events)
+}
+
 // AppendEncode appends the block's encoding to dst and returns it. All
 // integers are little-endian, a u128 is its low then its high u64, reserved
 // bytes are zero. Header, 256 bytes:
@@ -131,7 +136,7 @@ const (
 //	[240:256] link id u128 (zero without a link)
 //	[256:288] link m       (zero without a link)
 func (b *Block) AppendEncode(dst []byte) []byte {
-	n := blockHeaderSize + genesisSize*len(b.Genesis) + eventSize*len(b.Events)
+	n := b.EncodedSize()
 	start := len(dst)
 	dst = append(dst, make([]byte, n)...)
 	p := dst[start:]

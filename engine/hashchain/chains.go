@@ -31,6 +31,11 @@ type Chains struct {
 	leaves  []Hash   // the Merkle tree's nodes
 	slots   []uint64 // bitset of the transfer slots seen
 	parties []int32  // positions of each event's debit and credit chains
+	// Parallel hashing (parallel.go): each chain's last wave in this batch
+	// (all zero between batches), each event's wave, the events in wave
+	// order, where each wave starts, and tree scratch.
+	wave, evWave, order, waveStart, fill []int32
+	treeScratch                          []Hash
 }
 
 // NewChains returns an empty Chains for partition, which genesis hashes cover.
@@ -171,8 +176,12 @@ func (c *Chains) apply(in *BatchInput, each func(ledger.Uint128, *AccountRecord)
 		a.rec = new(AccountRecord)
 		a.genesisRecords(blk.Genesis)
 	}
-	for i := range in.Events {
-		a.event(i)
+	if each == nil && len(in.Events) >= parallelMin {
+		a.eventsParallel()
+	} else {
+		for i := range in.Events {
+			a.event(i)
+		}
 	}
 	blk.Root = c.root(blk)
 	blk.System = SystemHash(in.Alg, c.system, in.Version, in.Time, blk.Root)
@@ -278,8 +287,18 @@ func (c *Chains) root(b *Block) Hash {
 	for i, g := range b.Genesis {
 		c.leaves[i] = leafHash(b.Alg, g.Hash)
 	}
-	for i := range b.Events {
-		c.leaves[len(b.Genesis)+i] = leafHash(b.Alg, b.Events[i].M)
+	ng := len(b.Genesis)
+	if len(c.leaves) < parallelMin {
+		for i := range b.Events {
+			c.leaves[ng+i] = leafHash(b.Alg, b.Events[i].M)
+		}
+		return reduceRoot(b.Alg, c.leaves)
 	}
-	return reduceRoot(b.Alg, c.leaves)
+	parallelFor(len(b.Events), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			c.leaves[ng+i] = leafHash(b.Alg, b.Events[i].M)
+		}
+	})
+	c.treeScratch = resize(c.treeScratch, len(c.leaves)/2+1)
+	return reduceRootParallel(b.Alg, c.leaves, c.treeScratch)
 }

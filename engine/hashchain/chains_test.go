@@ -598,23 +598,27 @@ func TestVerifyAccountRecordsStart(t *testing.T) {
 	t.Fatal("no account with four records")
 }
 
-// Apply allocates per batch, never per event.
+// Apply allocates per batch, never per event: the block and its genesis
+// slice, and for a big batch the goroutines of the parallel waves (a few
+// per wave, and waves shrink geometrically), whatever the batch's size.
 func TestApplyAllocations(t *testing.T) {
-	inputs := history(11, 50, 1, 1000, SHA256)
-	c := NewChains(1)
-	if _, err := c.Apply(clone(inputs[0])); err != nil {
-		t.Fatal(err)
-	}
-	in := clone(inputs[0])
-	in.Accounts = nil
-	allocs := testing.AllocsPerRun(5, func() {
-		in.Version++
-		if _, err := c.Apply(in); err != nil {
+	for _, tc := range []struct{ events, max int }{{100, 2}, {1000, 48}, {4000, 48}} {
+		inputs := history(11, 50, 1, tc.events, SHA256)
+		c := NewChains(1)
+		if _, err := c.Apply(clone(inputs[0])); err != nil {
 			t.Fatal(err)
 		}
-	})
-	if allocs > 2 {
-		t.Fatalf("Apply of %d events: %v allocations, want at most 2 (the block and its genesis slice)", len(in.Events), allocs)
+		in := clone(inputs[0])
+		in.Accounts = nil
+		allocs := testing.AllocsPerRun(5, func() {
+			in.Version++
+			if _, err := c.Apply(in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > float64(tc.max) {
+			t.Fatalf("Apply of %d events: %v allocations, want at most %d", len(in.Events), allocs, tc.max)
+		}
 	}
 }
 
@@ -629,5 +633,27 @@ func TestRecordKindNames(t *testing.T) {
 	}
 	if RecordKind(EventTransfer) != RecordTransfer || RecordKind(EventExpiry) != RecordExpiry {
 		t.Error("record kinds of events differ from the event kinds")
+	}
+}
+
+// Big batches are hashed wave by wave on two goroutines; the blocks must be
+// byte-identical to hashing event by event (ApplyRecords is serial), across
+// migrations, expiries and links, with few and with many accounts.
+func TestParallelApplyIsSerial(t *testing.T) {
+	for _, accounts := range []int{12, 400, 5000} {
+		inputs := history(uint64(accounts), accounts, 4, 3*parallelMin, SHA256, BLAKE2b256)
+		plain, _ := run(t, inputs)
+		_, serial, _ := collect(t, inputs)
+		for i := range plain {
+			if len(plain[i].Events) < parallelMin && i > 0 {
+				t.Fatalf("batch %d has %d events: the parallel path is not exercised", i, len(plain[i].Events))
+			}
+			if err := CompareBlocks(serial[i], plain[i]); err != nil {
+				t.Fatalf("%d accounts, batch %d: %v", accounts, i, err)
+			}
+			if !bytes.Equal(plain[i].AppendEncode(nil), serial[i].AppendEncode(nil)) {
+				t.Fatalf("%d accounts, batch %d: encodings differ", accounts, i)
+			}
+		}
 	}
 }

@@ -128,6 +128,14 @@ func (s *Store) correctionRefs(b *ledger.Batch, results []ledger.Result, eff *le
 // checkpoint, the moved heads) to the job.
 func (s *Store) chainBlock(job *writeJob) (*hashchain.Block, error) {
 	w := job.chain
+	if len(w.corrections) > 0 && s.lastChained > 0 {
+		// A corrected transfer may be in a batch still queued for the
+		// writer: let it catch up (corrections are rare).
+		if _, err := s.waitVisible(s.lastChained); err != nil {
+			return nil, err
+		}
+	}
+	s.lastChained = job.version
 	for _, ref := range w.corrections {
 		m, err := s.intermediateHashOf(ref.id, ref.timestamp)
 		if err != nil {
@@ -146,7 +154,7 @@ func (s *Store) chainBlock(job *writeJob) (*hashchain.Block, error) {
 		s.headsMoved[blk.Events[i].DebitID] = struct{}{}
 		s.headsMoved[blk.Events[i].CreditID] = struct{}{}
 	}
-	job.add(u64Key(prefixChain, job.version), blk.AppendEncode(nil))
+	job.add(u64Key(prefixChain, job.version), blk.AppendEncode(job.arena.allocBig(blk.EncodedSize())[:0]))
 	if job.checkpoint {
 		for id := range s.headsMoved {
 			h, _ := s.chains.Head(id)

@@ -114,7 +114,8 @@ type Store struct {
 	closed bool
 
 	// The writer goroutine's queue, and the arenas encoded batches live in.
-	jobs       chan *writeJob
+	jobs       chan *writeJob // Apply → chainer
+	chained    chan *writeJob // chainer → writer
 	arenas     chan *arena
 	writerDone chan struct{}
 
@@ -136,6 +137,8 @@ type Store struct {
 	chainAlg   hashchain.Alg
 	chains     *hashchain.Chains
 	headsMoved map[ledger.Uint128]struct{}
+	// lastChained is the version of the last batch the chainer chained.
+	lastChained uint64
 }
 
 // ErrClosed is returned by operations on a closed store.

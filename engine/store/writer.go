@@ -10,8 +10,9 @@ import (
 )
 
 // maxInFlight bounds the batches applied in memory but not yet written to
-// Badger: one being written, one encoded and waiting. Apply blocks beyond it.
-const maxInFlight = 2
+// Badger: one being written, one being chained, one encoded and waiting.
+// Apply blocks beyond it.
+const maxInFlight = 3
 
 // writeJob is one batch's encoded Badger writes. Its keys and values live in
 // its arena until the writer has flushed them.
@@ -21,6 +22,10 @@ type writeJob struct {
 	arena      *arena
 	checkpoint bool       // the job holds an index checkpoint at version
 	chain      *chainWork // the batch's hash-chain input (nil: chains off)
+	// The chain stage's outcome: the batch's chain block, or why it has
+	// none (the writer then breaks the store).
+	blk      *hashchain.Block
+	chainErr error
 	// transferBlock is the batch's encoded transfers (in arena).
 	transferBlock []byte
 }
@@ -29,15 +34,31 @@ type kv struct{ key, value []byte }
 
 func (j *writeJob) add(k, v []byte) { j.kvs = append(j.kvs, kv{k, v}) }
 
-// startWriter starts the goroutine that writes queued batches in order.
+// startWriter starts the two stages after Apply: the chainer hashes each
+// queued batch into the chains, and the writer writes it to Badger, each on
+// its own goroutine, so one batch's hashing overlaps the previous batch's
+// write. Both keep the batches' order.
 func (s *Store) startWriter() {
 	s.jobs = make(chan *writeJob, maxInFlight)
+	s.chained = make(chan *writeJob, maxInFlight)
 	s.arenas = make(chan *arena, maxInFlight)
 	for i := 0; i < maxInFlight; i++ {
 		s.arenas <- &arena{}
 	}
 	s.writerDone = make(chan struct{})
+	go s.chainer()
 	go s.writer()
+}
+
+// chainer folds each job into the chains and adds its chain block to it.
+func (s *Store) chainer() {
+	defer close(s.chained)
+	for job := range s.jobs {
+		if job.chain != nil {
+			job.blk, job.chainErr = s.chainBlock(job)
+		}
+		s.chained <- job
+	}
 }
 
 // writer writes each job as one managed write batch, then makes its version
@@ -45,17 +66,11 @@ func (s *Store) startWriter() {
 // Badger keeps the last complete batch.
 func (s *Store) writer() {
 	defer close(s.writerDone)
-	for job := range s.jobs {
+	for job := range s.chained {
 		s.mu.RLock()
 		broken := s.broken != nil
 		s.mu.RUnlock()
-		var (
-			err error
-			blk *hashchain.Block
-		)
-		if !broken && job.chain != nil {
-			blk, err = s.chainBlock(job)
-		}
+		err, blk := job.chainErr, job.blk
 		if !broken && err == nil {
 			err = s.write(job)
 		}
