@@ -27,11 +27,12 @@ type Target interface {
 
 // OpenTarget opens "inproc" (a fresh durable single node in a temporary
 // directory, committing through the same Raft and store path as conto
-// serve) or an "http://host:port" URL (through the Go client).
+// serve), "inproc-nochains" (the same with the hash chains off, to measure
+// what chaining costs) or an "http://host:port" URL (through the Go client).
 func OpenTarget(spec, apiKey string) (Target, error) {
 	switch {
-	case spec == "inproc":
-		return openInproc()
+	case spec == "inproc" || spec == "inproc-nochains":
+		return openInproc(spec == "inproc-nochains")
 	case strings.HasPrefix(spec, "http://") || strings.HasPrefix(spec, "https://"):
 		opts := []client.Option{}
 		if apiKey != "" {
@@ -53,14 +54,14 @@ type inproc struct {
 	eng  *engine.Engine
 }
 
-func openInproc() (*inproc, error) {
+func openInproc(noChains bool) (*inproc, error) {
 	dir, err := os.MkdirTemp("", "conto-bench-")
 	if err != nil {
 		return nil, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node, err := transactor.OpenNode(transactor.NodeConfig{Dir: dir, RaftAddr: "127.0.0.1:0", Partitions: 1,
-		Bootstrap: true, Logger: quiet})
+		Bootstrap: true, Logger: quiet, Tune: func(c *transactor.Config) { c.NoChains = noChains }})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -23,7 +23,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	cfg := bench.Defaults()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&cfg.Target, "target", cfg.Target, "inproc, or http://HOST:PORT of a running node")
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "inproc, inproc-nochains (hash chains off, to measure their cost), or http://HOST:PORT of a running node")
 	fs.StringVar(&cfg.APIKey, "api-key", "", "API key for an http target")
 	fs.IntVar(&cfg.Accounts, "accounts", cfg.Accounts, "accounts")
 	fs.IntVar(&cfg.Transfers, "transfers", cfg.Transfers, "transfers (an upper bound with --duration)")
