@@ -44,16 +44,31 @@ type route struct {
 	status    ledger.TransferStatus // non-zero: answered without committing
 }
 
+// CheckAccounts rejects accounts whose linked chains span partitions, the
+// request-level error of CreateAccounts. A gateway checks each request
+// before coalescing it, so one bad request cannot fail the others merged
+// with it.
+func (e *Engine) CheckAccounts(accts []ledger.Account) error {
+	_, err := e.accountRoutes(accts)
+	return err
+}
+
+func (e *Engine) accountRoutes(accts []ledger.Account) ([]route, error) {
+	routes := make([]route, len(accts))
+	for i := range accts {
+		routes[i].partition = e.pmap.OfID(accts[i].ID.Lo, accts[i].ID.Hi)
+	}
+	err := sameChainPartition(len(accts), func(i int) bool { return accts[i].Flags&ledger.AccountLinked != 0 }, routes)
+	return routes, err
+}
+
 // CreateAccounts creates accounts (1..8189), each in its id's partition.
 func (e *Engine) CreateAccounts(ctx context.Context, accts []ledger.Account) ([]ledger.Result, error) {
 	if err := ledger.CheckEvents(len(accts)); err != nil {
 		return nil, err
 	}
-	routes := make([]route, len(accts))
-	for i := range accts {
-		routes[i].partition = e.pmap.OfID(accts[i].ID.Lo, accts[i].ID.Hi)
-	}
-	if err := sameChainPartition(len(accts), func(i int) bool { return accts[i].Flags&ledger.AccountLinked != 0 }, routes); err != nil {
+	routes, err := e.accountRoutes(accts)
+	if err != nil {
 		return nil, err
 	}
 	return e.commit(ctx, routes, func(p int, idx []int) *ledger.Batch {

@@ -288,12 +288,12 @@ func (s *Server) timeout() (context.Context, context.CancelFunc) {
 }
 
 func (s *Server) createAccounts(ctx *fasthttp.RequestCtx) {
-	create(s, ctx, s.accounts, ledger.DecodeAccounts, (*wire.Account).ToLedger,
+	create(s, ctx, s.accounts, ledger.DecodeAccounts, (*wire.Account).ToLedger, s.cfg.Engine.CheckAccounts,
 		func(st uint32) string { return ledger.AccountStatus(st).String() })
 }
 
 func (s *Server) createTransfers(ctx *fasthttp.RequestCtx) {
-	create(s, ctx, s.transfers, ledger.DecodeTransfers, (*wire.Transfer).ToLedger,
+	create(s, ctx, s.transfers, ledger.DecodeTransfers, (*wire.Transfer).ToLedger, nil,
 		func(st uint32) string { return ledger.TransferStatus(st).String() })
 }
 
@@ -301,7 +301,7 @@ func (s *Server) createTransfers(ctx *fasthttp.RequestCtx) {
 // (binary records or JSON objects W), hand it to the batcher, answer in the
 // request's format.
 func create[E, W any](s *Server, ctx *fasthttp.RequestCtx, b *batcher[E], decodeBinary func([]byte) ([]E, error),
-	toLedger func(*W) E, name func(uint32) string) {
+	toLedger func(*W) E, check func([]E) error, name func(uint32) string) {
 	binary, ok := mediaType(ctx)
 	if !ok {
 		return
@@ -326,6 +326,12 @@ func create[E, W any](s *Server, ctx *fasthttp.RequestCtx, b *batcher[E], decode
 		events = make([]E, len(in))
 		for i := range in {
 			events[i] = toLedger(&in[i])
+		}
+	}
+	if check != nil {
+		if err := check(events); err != nil {
+			s.batchError(ctx, err) // rejected alone, before it is merged with others
+			return
 		}
 	}
 	c, cancel := s.timeout()
