@@ -3,12 +3,14 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/conto-ledger/conto/engine"
 	"github.com/conto-ledger/conto/shm"
 	"github.com/valyala/fasthttp"
 )
@@ -40,9 +42,36 @@ func (s *Server) ServeRings(l *shm.Listener) error {
 	}
 }
 
-// serveRing serves one front: a reader takes frames, each is served on its
-// own goroutine (bounded), and answers share the one send side.
+// serveRing serves one front: batch frames (a front's batchers, see
+// handoff.go) commit through the engine; any other frame is a whole HTTP
+// request, served by the same handler as the HTTP port.
 func (s *Server) serveRing(c *shm.Conn) {
+	serveFrames(c, s.cfg.Logger, func(req []byte) []byte {
+		if len(req) > 0 && req[0] == frameBatch {
+			ctx, cancel := s.timeout()
+			defer cancel()
+			return serveBatch(ctx, s.cfg.Engine, req)
+		}
+		return s.serveFrame(req)
+	})
+}
+
+// ServeEngineRing serves batch frames on c with the engine until c closes:
+// the engine side of an in-process hand-off (InProcessHandoff).
+func ServeEngineRing(c *shm.Conn, eng *engine.Engine, log *slog.Logger) {
+	serveFrames(c, log, func(req []byte) []byte {
+		if len(req) == 0 || req[0] != frameBatch {
+			return errorAnswer(answerOther, errors.New("only batch frames are served on this ring"))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), handoffIO)
+		defer cancel()
+		return serveBatch(ctx, eng, req)
+	})
+}
+
+// serveFrames reads frames from c; each is served on its own goroutine
+// (bounded), and answers share the one send side.
+func serveFrames(c *shm.Conn, log *slog.Logger, serve func([]byte) []byte) {
 	defer c.Close()
 	var (
 		sendMu sync.Mutex
@@ -57,7 +86,7 @@ func (s *Server) serveRing(c *shm.Conn) {
 			continue
 		}
 		if err != nil {
-			s.cfg.Logger.Info("gateway front disconnected", "err", err)
+			log.Info("ring peer disconnected", "err", err)
 			return
 		}
 		req := append([]byte(nil), frame...) // buf is reused by the next Recv
@@ -67,12 +96,12 @@ func (s *Server) serveRing(c *shm.Conn) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			answer := s.serveFrame(req)
+			answer := serve(req)
 			sendMu.Lock()
 			err := c.Send(id, answer, ringIOTimeout)
 			sendMu.Unlock()
 			if err != nil && !shm.IsPeerGone(err) {
-				s.cfg.Logger.Warn("ring answer failed", "err", err)
+				log.Warn("ring answer failed", "err", err)
 			}
 		}()
 	}

@@ -44,6 +44,10 @@ type Config struct {
 	// APIKeys, when not empty, are required ("Authorization: Bearer") on
 	// every call but /healthz and /readyz.
 	APIKeys []KeyHash
+	// Handoff, if set, carries the coalesced batches to the engine over
+	// shared-memory rings (DESIGN: batcher → ring → worker) instead of
+	// calling Engine directly.
+	Handoff *Handoff
 	// PrivateChains shows an account's chain with only its counterparties'
 	// commitments, never their heads, and serves no chain blocks.
 	PrivateChains bool
@@ -72,9 +76,13 @@ func New(cfg Config) *Server {
 	setDefault(&cfg.BatchEvents, ledger.MaxBatchEvents)
 	cfg.BatchEvents = min(cfg.BatchEvents, ledger.MaxBatchEvents)
 	s := &Server{cfg: cfg}
-	s.accounts = newBatcher(cfg.Engine.CreateAccounts,
+	commitAccounts, commitTransfers := cfg.Engine.CreateAccounts, cfg.Engine.CreateTransfers
+	if cfg.Handoff != nil {
+		commitAccounts, commitTransfers = cfg.Handoff.CreateAccounts, cfg.Handoff.CreateTransfers
+	}
+	s.accounts = newBatcher(commitAccounts,
 		func(a *ledger.Account) bool { return a.Flags&ledger.AccountLinked != 0 }, cfg.BatchEvents, cfg.BatchWindow)
-	s.transfers = newBatcher(cfg.Engine.CreateTransfers,
+	s.transfers = newBatcher(commitTransfers,
 		func(t *ledger.Transfer) bool { return t.Flags&ledger.TransferLinked != 0 }, cfg.BatchEvents, cfg.BatchWindow)
 	s.metrics = newMetrics(cfg.Node)
 	s.accounts.observe = func(e, r int, d time.Duration) { s.metrics.observeBatch("accounts", e, r, d) }

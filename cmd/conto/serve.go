@@ -48,6 +48,9 @@ type serveConfig struct {
 	ChainAlg        string `json:"chain_alg"`
 	CheckpointEvery uint64 `json:"checkpoint_every"`
 	ChainView       string `json:"chain_view"`
+	// Handoff is how coalesced batches reach the engine: "ring" (shared
+	// memory, as to a separate front) or "direct" (a function call).
+	Handoff string `json:"handoff"`
 }
 
 // errUsage marks a bad flag or config: exit 2 with a one-line reason.
@@ -58,7 +61,7 @@ var errHelp = errors.New("help")
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	c := serveConfig{Data: "./conto-data", HTTP: "127.0.0.1:7070", Raft: "127.0.0.1:7071", Partitions: 1,
-		ChainAlg: "sha256", CheckpointEvery: 1024, ChainView: "public"}
+		ChainAlg: "sha256", CheckpointEvery: 1024, ChainView: "public", Handoff: "ring"}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	config := fs.String("config", "", "JSON file with the same keys as the flags")
@@ -74,6 +77,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.ChainAlg, "chain-alg", c.ChainAlg, "hash algorithm of new chain records: sha256 or blake2b-256 (a change migrates every chain)")
 	fs.Uint64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "versions between signed checkpoints of the chains")
 	fs.StringVar(&c.ChainView, "chain-view", c.ChainView, "public, or private: an account's chain shows only commitments of its counterparties' heads")
+	fs.StringVar(&c.Handoff, "handoff", c.Handoff, "how batches reach the engine: ring (shared memory) or direct (a call)")
 	fs.IntVar(&c.BatchEvents, "batch-events", 8189, "most events coalesced into one batch (1..8189)")
 	fs.DurationVar(&c.BatchWindow, "batch-window", 0, "how long a batch waits for more requests to join it (0: it takes what queued while earlier batches committed)")
 	if err := fs.Parse(args); err != nil {
@@ -134,6 +138,7 @@ func (c *serveConfig) merge(path string, set map[string]bool) error {
 	}
 	pick("chain-alg", &c.ChainAlg, fromFile.ChainAlg)
 	pick("chain-view", &c.ChainView, fromFile.ChainView)
+	pick("handoff", &c.Handoff, fromFile.Handoff)
 	if !set["checkpoint-every"] && fromFile.CheckpointEvery != 0 {
 		c.CheckpointEvery = fromFile.CheckpointEvery
 	}
@@ -161,6 +166,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.CheckpointEvery < 1 {
 		return fmt.Errorf("%w: --checkpoint-every must be at least 1", errUsage)
+	}
+	if c.Handoff != "ring" && c.Handoff != "direct" {
+		return fmt.Errorf("%w: --handoff %q: must be ring or direct", errUsage, c.Handoff)
 	}
 	if c.ChainView != "public" && c.ChainView != "private" {
 		return fmt.Errorf("%w: --chain-view %q: must be public or private", errUsage, c.ChainView)
@@ -244,7 +252,17 @@ func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := gateway.New(gateway.Config{Engine: engine.New(node), Node: node, Logger: log,
+	eng := engine.New(node)
+	var handoff *gateway.Handoff
+	if c.Handoff == "ring" {
+		h, stop, err := gateway.InProcessHandoff(eng, func(conn *shm.Conn) { gateway.ServeEngineRing(conn, eng, log) })
+		if err != nil {
+			return fmt.Errorf("shared-memory hand-off: %w", err)
+		}
+		defer stop() // after the server drained its batches (Shutdown below)
+		handoff = h
+	}
+	srv := gateway.New(gateway.Config{Engine: eng, Node: node, Logger: log, Handoff: handoff,
 		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow, APIKeys: keys, PrivateChains: c.ChainView == "private"})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
