@@ -98,6 +98,7 @@ func New(cfg Config) *Server {
 		Logger:             fasthttpLogger{cfg.Logger},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				drainBody(ctx)
 				writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
 					fmt.Sprintf("request body exceeds %d bytes", cfg.MaxBodySize))
 				return
@@ -754,4 +755,39 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	writeJSON(ctx, 200, map[string]string{"status": "ready"})
+}
+
+// Draining an over-limit body: fasthttp answers before reading it, and a
+// connection closed with unread data resets, so a client still sending
+// would see ECONNRESET instead of the 413. The rest of the body is read
+// and dropped first, within bounds: at most maxDrain bytes, drainIdle
+// without data, drainTotal in all; beyond them the connection is closed as
+// before.
+const (
+	maxDrain   = 64 << 20
+	drainIdle  = 200 * time.Millisecond
+	drainTotal = 5 * time.Second
+)
+
+func drainBody(ctx *fasthttp.RequestCtx) {
+	n := ctx.Request.Header.ContentLength()
+	conn := ctx.Conn()
+	if n <= 0 || n > maxDrain || conn == nil {
+		return
+	}
+	deadline := time.Now().Add(drainTotal)
+	buf := make([]byte, 64<<10)
+	for left := n; left > 0 && time.Now().Before(deadline); {
+		idle := time.Now().Add(drainIdle)
+		if idle.After(deadline) {
+			idle = deadline
+		}
+		conn.SetReadDeadline(idle)
+		k, err := conn.Read(buf[:min(len(buf), left)])
+		left -= k
+		if err != nil {
+			break
+		}
+	}
+	conn.SetReadDeadline(time.Time{})
 }
