@@ -18,6 +18,7 @@ commands:
   gateway   an HTTP front in its own process, over shared memory (--engine unix:PATH)
   keys add  create an API key (conto keys add --data DIR [--name NAME])
   verify    check hash chains, conservation and checkpoints (--data DIR offline, or --url URL)
+  vault     split storage of valuable items: center, cluster, rotate, check, repair (conto vault help)
   version   print the build's version and Go version
 `
 
@@ -42,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return benchCmd(args[1:], stdout, stderr)
 	case "verify":
 		return verifyCmd(args[1:], stdout, stderr)
+	case "vault":
+		return vaultCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return 0

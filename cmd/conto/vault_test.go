@@ -1,0 +1,502 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/conto-ledger/conto/engine/valuesplit/vaulthttp"
+)
+
+// The vault process test runs one center and two clusters as separate
+// `conto vault` processes on 127.0.0.1 and drives them over HTTP and with
+// the operator commands: register and acquire, a cross-cluster transfer, a
+// rotation, and tampering with a block on the center's disk — found by
+// conto vault check (exit 1, naming the block, an alert mailed to a test
+// SMTP sink), undone by conto vault repair, after which every item still
+// comes back byte for byte.
+
+type vaultProc struct {
+	name string
+	args []string
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *vaultProc) start(t *testing.T, bin string) {
+	t.Helper()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(bin, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	p.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		cmd.Wait()
+		f.Close()
+		close(done)
+	}(p.cmd, p.done)
+}
+
+// stop ends the process with SIGTERM (SIGKILL after 10 s).
+func (p *vaultProc) stop() {
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+}
+
+func (p *vaultProc) logText() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+// waitHTTP polls url until it answers 200 (at most 30 s).
+func waitHTTP(t *testing.T, p *vaultProc, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited; log:\n%s", p.name, p.logText())
+		default:
+		}
+		if r, err := client.Get(url); err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready at %s; log:\n%s", p.name, url, p.logText())
+}
+
+func vaultReq(t *testing.T, method, url, token string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if method == http.MethodPost && len(body) > 0 && body[0] == '{' {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func writeKey(t *testing.T, path string) string {
+	t.Helper()
+	s, err := vaulthttp.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestVaultProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds conto and starts three servers")
+	}
+	bin := buildConto(t)
+	began := time.Now()
+	dir := t.TempDir()
+	sink := startMailSink(t)
+
+	centerAdmin := filepath.Join(dir, "center-admin.token")
+	writeKey(t, centerAdmin)
+	writeKey(t, filepath.Join(dir, "c1.key"))
+	writeKey(t, filepath.Join(dir, "c2.key"))
+	writeKey(t, filepath.Join(dir, "peer.key"))
+	centerAddr := freeAddr(t)
+	centerURL := "http://" + centerAddr
+	center := &vaultProc{name: "center", log: filepath.Join(dir, "center.log"), args: []string{"vault", "center",
+		"--data", filepath.Join(dir, "center"), "--listen", centerAddr,
+		"--cluster-key", "c1=" + filepath.Join(dir, "c1.key"), "--cluster-key", "c2=" + filepath.Join(dir, "c2.key"),
+		"--admin-token-file", centerAdmin, "--smtp", sink.addr(), "--alert-to", "admin@example.com",
+		"--rotate-every", "0", "--check-every", "1h"}}
+	procs := []*vaultProc{center}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.stop()
+		}
+		if t.Failed() {
+			for _, p := range procs {
+				t.Logf("--- %s log:\n%s", p.name, p.logText())
+			}
+		}
+	})
+	center.start(t, bin)
+	waitHTTP(t, center, centerURL+"/healthz")
+
+	type clusterInfo struct {
+		proc       *vaultProc
+		url, admin string
+	}
+	clusters := map[string]*clusterInfo{}
+	for _, name := range []string{"c1", "c2"} {
+		addr := freeAddr(t)
+		ci := &clusterInfo{url: "http://" + addr, admin: filepath.Join(dir, name+"-admin.token")}
+		ci.proc = &vaultProc{name: name, log: filepath.Join(dir, name+".log"), args: []string{"vault", "cluster",
+			"--data", filepath.Join(dir, name), "--center", centerURL, "--name", name,
+			"--key-file", filepath.Join(dir, name+".key"), "--http", addr, "--admin-token-file", ci.admin,
+			"--peer-key-file", filepath.Join(dir, "peer.key"), "--admin-email", "ops-" + name + "@example.com",
+			"--sync-every", "1s"}}
+		procs = append(procs, ci.proc)
+		ci.proc.start(t, bin)
+		clusters[name] = ci
+	}
+	for _, ci := range clusters {
+		waitHTTP(t, ci.proc, ci.url+"/readyz")
+	}
+	c1, c2 := clusters["c1"], clusters["c2"]
+
+	// Users: alice at c1, bob at c2 (the admin token file was created by
+	// the cluster on first start).
+	addUser := func(ci *clusterInfo, id string) string {
+		tok, err := vaulthttp.ReadSecretFile(ci.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, b := vaultReq(t, "POST", ci.url+"/v1/users", tok, []byte(fmt.Sprintf(`{"user_id":%q,"email":"%s@example.com"}`, id, id)))
+		var res struct{ Token string }
+		if st != http.StatusCreated || json.Unmarshal(b, &res) != nil || res.Token == "" {
+			t.Fatalf("create %s: %d %s", id, st, b)
+		}
+		return res.Token
+	}
+	alice, bob := addUser(c1, "alice"), addUser(c2, "bob")
+
+	// Register → acquire.
+	type item struct {
+		id    string
+		data  []byte
+		owner string
+		at    *clusterInfo
+	}
+	var items []*item
+	for i, n := range []int{20, 70_000, 1 << 20} {
+		d := make([]byte, n)
+		for j := range d {
+			d[j] = byte(j*7 + i)
+		}
+		st, b := vaultReq(t, "POST", fmt.Sprintf("%s/v1/values?name=item-%d", c1.url, i), alice, d)
+		var res struct {
+			ID string `json:"value_id"`
+		}
+		if st != http.StatusCreated || json.Unmarshal(b, &res) != nil {
+			t.Fatalf("register item %d: %d %s", i, st, b)
+		}
+		items = append(items, &item{id: res.ID, data: d, owner: alice, at: c1})
+	}
+	acquireAll := func(when string) {
+		t.Helper()
+		for _, it := range items {
+			st, b := vaultReq(t, "GET", it.at.url+"/v1/values/"+it.id, it.owner, nil)
+			if st != http.StatusOK || !bytes.Equal(b, it.data) {
+				t.Fatalf("%s: acquire %s: %d, %d bytes (want %d)", when, it.id, st, len(b), len(it.data))
+			}
+		}
+	}
+	acquireAll("after registering")
+
+	// Cross-cluster transfer: item 1 from alice at c1 to bob at c2.
+	moved := items[1]
+	st, b := vaultReq(t, "POST", c1.url+"/v1/values/"+moved.id+"/transfer", alice,
+		[]byte(fmt.Sprintf(`{"to_user":"bob","to_cluster":%q}`, c2.url)))
+	var tk struct {
+		URL     string `json:"download_url"`
+		Expires string `json:"expires_at"`
+	}
+	if st != http.StatusOK || json.Unmarshal(b, &tk) != nil || !strings.HasPrefix(tk.URL, c2.url+"/") || tk.Expires == "" {
+		t.Fatalf("transfer: %d %s", st, b)
+	}
+	if st, b := vaultReq(t, "GET", tk.URL, bob, nil); st != http.StatusOK || !bytes.Equal(b, moved.data) {
+		t.Fatalf("bob's download on c2: %d, %d bytes", st, len(b))
+	}
+	moved.owner, moved.at = bob, c2
+	if st, _ := vaultReq(t, "GET", c1.url+"/v1/values/"+moved.id, alice, nil); st != http.StatusNotFound {
+		t.Fatalf("alice after the transfer: %d, want 404", st)
+	}
+	acquireAll("after the transfer")
+
+	// Rotation by the operator command.
+	if code, out := runConto(t, bin, "vault", "rotate", "--url", centerURL, "--admin-token-file", centerAdmin, "--timeout", "30s"); code != 0 || !strings.Contains(out, "to 2") {
+		t.Fatalf("conto vault rotate: exit %d\n%s", code, out)
+	}
+	acquireAll("after rotation")
+	if code, out := runConto(t, bin, "vault", "check", "--url", centerURL, "--admin-token-file", centerAdmin, "--timeout", "30s"); code != 0 {
+		t.Fatalf("conto vault check on a clean chain: exit %d\n%s", code, out)
+	}
+
+	// Tamper: stop the center, alter one byte of block 1 (item 0's
+	// registration) on disk, restart it.
+	center.stop()
+	blocks := findFile(t, filepath.Join(dir, "center"), "blocks.dat")
+	flip(t, blocks, 1*512+100)
+	center.start(t, bin)
+	waitHTTP(t, center, centerURL+"/healthz")
+	code, out := runConto(t, bin, "vault", "check", "--url", centerURL, "--admin-token-file", centerAdmin, "--timeout", "30s")
+	if code != 1 || !strings.Contains(out, "block 1") {
+		t.Fatalf("conto vault check after tampering: exit %d, want 1 naming block 1\n%s", code, out)
+	}
+	t.Logf("conto vault check after tampering: exit %d\n%s", code, out)
+	if msg := sink.waitFor(t, "admin@example.com", "block 1", 20*time.Second); msg == "" {
+		t.Fatalf("no alert naming block 1 reached admin@example.com; mail: %v", sink.all())
+	}
+
+	// Repair, check again, and every item is still there.
+	code, out = runConto(t, bin, "vault", "repair", "--url", centerURL, "--admin-token-file", centerAdmin, "--timeout", "30s")
+	if code != 0 {
+		t.Fatalf("conto vault repair: exit %d\n%s", code, out)
+	}
+	t.Logf("conto vault repair:\n%s", out)
+	if code, out := runConto(t, bin, "vault", "check", "--url", centerURL, "--admin-token-file", centerAdmin, "--timeout", "30s"); code != 0 {
+		t.Fatalf("conto vault check after repair: exit %d\n%s", code, out)
+	}
+	acquireAll("after repair")
+	if d := time.Since(began); d > 60*time.Second {
+		t.Errorf("the vault process test took %v (budget 60s)", d)
+	}
+}
+
+func findFile(t *testing.T, root, name string) string {
+	t.Helper()
+	var found string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == name {
+			found = p
+		}
+		return nil
+	})
+	if found == "" {
+		t.Fatalf("no %s under %s", name, root)
+	}
+	return found
+}
+
+func flip(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Bad flags: one line on stderr, exit 2.
+func TestVaultFlags(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	writeKey(t, key)
+	short := filepath.Join(dir, "short")
+	os.WriteFile(short, []byte("abc\n"), 0o600)
+	for _, args := range [][]string{
+		{"vault"},
+		{"vault", "frob"},
+		{"vault", "center", "--bogus"},
+		{"vault", "center", "--data", dir},
+		{"vault", "center", "--data", dir, "--cluster-key", "c1"},
+		{"vault", "center", "--data", dir, "--cluster-key", "c1=" + short},
+		{"vault", "center", "--data", dir, "--cluster-key", "c1=" + filepath.Join(dir, "missing")},
+		{"vault", "center", "--data", dir, "--cluster-key", "c1=" + key, "--rotate-every", "48h"},
+		{"vault", "center", "--data", dir, "--cluster-key", "c1=" + key, "--smtp", "localhost:25"},
+		{"vault", "center", "--data", dir, "--cluster-key", "c1=" + key, "--listen", "nowhere"},
+		{"vault", "center", "--data", dir, "--cluster-key", "c1=" + key, "extra"},
+		{"vault", "cluster", "--data", dir},
+		{"vault", "cluster", "--center", "ftp://x", "--name", "c1", "--key-file", key},
+		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c 1", "--key-file", key},
+		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c1", "--key-file", key, "--peer-key-file", key},
+		{"vault", "rotate"},
+		{"vault", "check", "--url", "http://127.0.0.1:1"},
+		{"vault", "repair", "--url", "http://127.0.0.1:1", "--admin-token-file", filepath.Join(dir, "missing")},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errOut.String())
+			continue
+		}
+		if len(args) > 1 && strings.Count(strings.TrimRight(errOut.String(), "\n"), "\n") != 0 {
+			t.Errorf("%v: stderr is not one line: %q", args, errOut.String())
+		}
+	}
+	var out bytes.Buffer
+	if code := run([]string{"vault", "center", "-h"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "--rotate-every") && !strings.Contains(out.String(), "-rotate-every") {
+		t.Errorf("vault center -h: exit %d\n%s", code, out.String())
+	}
+	// An unreachable center: exit 1, not 2.
+	var errOut bytes.Buffer
+	if code := run([]string{"vault", "check", "--url", "http://127.0.0.1:1", "--admin-token-file", key, "--timeout", "3s"}, io.Discard, &errOut); code != 1 {
+		t.Errorf("unreachable center: exit %d, want 1 (%s)", code, errOut.String())
+	}
+}
+
+// mailSink is a minimal SMTP server for the process test (the library's
+// smtptest is internal to engine/valuesplit).
+type mailSink struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	msgs []mail
+	wg   sync.WaitGroup
+}
+
+type mail struct {
+	to   []string
+	data string
+}
+
+func startMailSink(t *testing.T) *mailSink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &mailSink{ln: ln}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.session(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *mailSink) addr() string { return s.ln.Addr().String() }
+
+func (s *mailSink) session(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r, w := bufio.NewReader(c), bufio.NewWriter(c)
+	say := func(l string) { w.WriteString(l + "\r\n"); w.Flush() }
+	say("220 sink")
+	var cur mail
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch verb := strings.ToUpper(strings.SplitN(line, " ", 2)[0]); verb {
+		case "EHLO":
+			say("250-sink")
+			say("250 8BITMIME")
+		case "HELO", "NOOP", "RSET", "MAIL":
+			if verb != "NOOP" {
+				cur = mail{}
+			}
+			say("250 ok")
+		case "RCPT":
+			if i, j := strings.IndexByte(line, '<'), strings.IndexByte(line, '>'); i >= 0 && j > i {
+				cur.to = append(cur.to, line[i+1:j])
+			}
+			say("250 ok")
+		case "DATA":
+			say("354 go on")
+			var b strings.Builder
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" || l == ".\n" {
+					break
+				}
+				b.WriteString(strings.TrimPrefix(l, "."))
+			}
+			cur.data = b.String()
+			s.mu.Lock()
+			s.msgs = append(s.msgs, cur)
+			s.mu.Unlock()
+			say("250 queued")
+		case "QUIT":
+			say("221 bye")
+			return
+		default:
+			say("502 no")
+		}
+	}
+}
+
+func (s *mailSink) all() []mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]mail(nil), s.msgs...)
+}
+
+// waitFor returns the first message to addr containing text, waiting up
+// to d.
+func (s *mailSink) waitFor(t *testing.T, addr, text string, d time.Duration) string {
+	deadline := time.Now().Add(d)
+	for {
+		for _, m := range s.all() {
+			for _, to := range m.to {
+				if to == addr && strings.Contains(m.data, text) {
+					return m.data
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return ""
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
