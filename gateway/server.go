@@ -48,6 +48,13 @@ type Config struct {
 	// shared-memory rings (DESIGN: batcher → ring → worker) instead of
 	// calling Engine directly.
 	Handoff *Handoff
+	// Mount, when it accepts a path, hands the request to Mounted instead
+	// of the ledger's API (conto serve's split-storage module). It runs
+	// before the ledger's API keys are checked: the mounted handler
+	// authenticates its own callers. MountedBodySize is its body limit.
+	Mount           func(path string) bool
+	Mounted         fasthttp.RequestHandler
+	MountedBodySize int
 	// PrivateChains shows an account's chain with only its counterparties'
 	// commitments, never their heads, and serves no chain blocks.
 	PrivateChains bool
@@ -90,7 +97,7 @@ func New(cfg Config) *Server {
 	s.srv = &fasthttp.Server{
 		Handler:            s.handle,
 		Name:               "conto",
-		MaxRequestBodySize: cfg.MaxBodySize,
+		MaxRequestBodySize: max(cfg.MaxBodySize, cfg.MountedBodySize),
 		ReadTimeout:        cfg.ReadTimeout,
 		WriteTimeout:       cfg.WriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
@@ -150,6 +157,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, 200, map[string]string{"status": "ok"})
 	case path == "/readyz" && method == "GET":
 		s.readyz(ctx)
+	case s.cfg.Mount != nil && s.cfg.Mount(path):
+		route = "mounted"
+		s.cfg.Mounted(ctx)
+	case len(ctx.PostBody()) > s.cfg.MaxBodySize:
+		route = "too large"
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("request body exceeds %d bytes", s.cfg.MaxBodySize))
 	case len(s.cfg.APIKeys) > 0 && !authorized(ctx, s.cfg.APIKeys):
 		route = "unauthorized"
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="conto"`)

@@ -23,6 +23,8 @@ import (
 	"github.com/conto-ledger/conto/partition"
 	"github.com/conto-ledger/conto/shm"
 	"github.com/conto-ledger/conto/transactor"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // serveConfig is conto serve's configuration: flags, or the same keys in a
@@ -51,6 +53,9 @@ type serveConfig struct {
 	// Handoff is how coalesced batches reach the engine: "ring" (shared
 	// memory, as to a separate front) or "direct" (a function call).
 	Handoff string `json:"handoff"`
+	// Vault runs the split-storage module (SPEC §7) in this process.
+	Vault            bool          `json:"vault"`
+	VaultRotateEvery time.Duration `json:"vault_rotate_every"`
 }
 
 // errUsage marks a bad flag or config: exit 2 with a one-line reason.
@@ -61,7 +66,8 @@ var errHelp = errors.New("help")
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	c := serveConfig{Data: "./conto-data", HTTP: "127.0.0.1:7070", Raft: "127.0.0.1:7071", Partitions: 1,
-		ChainAlg: "sha256", CheckpointEvery: 1024, ChainView: "public", Handoff: "ring"}
+		ChainAlg: "sha256", CheckpointEvery: 1024, ChainView: "public", Handoff: "ring",
+		Vault: true, VaultRotateEvery: 24 * time.Hour}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	config := fs.String("config", "", "JSON file with the same keys as the flags")
@@ -77,6 +83,8 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.ChainAlg, "chain-alg", c.ChainAlg, "hash algorithm of new chain records: sha256 or blake2b-256 (a change migrates every chain)")
 	fs.Uint64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "versions between signed checkpoints of the chains")
 	fs.StringVar(&c.ChainView, "chain-view", c.ChainView, "public, or private: an account's chain shows only commitments of its counterparties' heads")
+	fs.BoolVar(&c.Vault, "vault", c.Vault, "run the split-storage module (SPEC §7: a center and a cluster server) in this process")
+	fs.DurationVar(&c.VaultRotateEvery, "vault-rotate-every", c.VaultRotateEvery, "rotate the vault's handles this often (at most 24h)")
 	fs.StringVar(&c.Handoff, "handoff", c.Handoff, "how batches reach the engine: ring (shared memory) or direct (a call)")
 	fs.IntVar(&c.BatchEvents, "batch-events", 8189, "most events coalesced into one batch (1..8189)")
 	fs.DurationVar(&c.BatchWindow, "batch-window", 0, "how long a batch waits for more requests to join it (0: it takes what queued while earlier batches committed)")
@@ -166,6 +174,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.CheckpointEvery < 1 {
 		return fmt.Errorf("%w: --checkpoint-every must be at least 1", errUsage)
+	}
+	if c.VaultRotateEvery <= 0 || c.VaultRotateEvery > 24*time.Hour {
+		return fmt.Errorf("%w: --vault-rotate-every %s: must be in (0, 24h]", errUsage, c.VaultRotateEvery)
 	}
 	if c.Handoff != "ring" && c.Handoff != "direct" {
 		return fmt.Errorf("%w: --handoff %q: must be ring or direct", errUsage, c.Handoff)
@@ -262,8 +273,26 @@ func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
 		defer stop() // after the server drained its batches (Shutdown below)
 		handoff = h
 	}
-	srv := gateway.New(gateway.Config{Engine: eng, Node: node, Logger: log, Handoff: handoff,
-		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow, APIKeys: keys, PrivateChains: c.ChainView == "private"})
+	cfg := gateway.Config{Engine: eng, Node: node, Logger: log, Handoff: handoff,
+		BatchEvents: c.BatchEvents, BatchWindow: c.BatchWindow, APIKeys: keys, PrivateChains: c.ChainView == "private"}
+	if c.Vault {
+		v, err := startVault(c.Data, "http://"+ln.Addr().String(), eng, c.VaultRotateEvery, log, stdout)
+		if err != nil {
+			return err
+		}
+		defer v.stop()
+		cluster, center := fasthttpadaptor.NewFastHTTPHandler(v.cluster), fasthttpadaptor.NewFastHTTPHandler(v.center)
+		cfg.Mount = func(p string) bool { a, b := isVaultPath(p); return a || b }
+		cfg.Mounted = func(ctx *fasthttp.RequestCtx) {
+			if _, toCenter := isVaultPath(string(ctx.Path())); toCenter {
+				center(ctx)
+				return
+			}
+			cluster(ctx)
+		}
+		cfg.MountedBodySize = 64<<20 + 1<<20
+	}
+	srv := gateway.New(cfg)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	if c.EngineSocket != "" {

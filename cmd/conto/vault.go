@@ -23,6 +23,7 @@ import (
 	vs "github.com/conto-ledger/conto/engine/valuesplit"
 	"github.com/conto-ledger/conto/engine/valuesplit/notify"
 	"github.com/conto-ledger/conto/engine/valuesplit/vaulthttp"
+	contoclient "github.com/conto-ledger/conto/gateway/client"
 )
 
 // conto vault: the split-storage servers (SPEC §7) as separate processes —
@@ -124,7 +125,10 @@ type vaultCenterConfig struct {
 	AlertTo             []string
 	Webhook             string
 	MasterKeyFile, Book string
-	Grace, TransferTTL  time.Duration
+	// Ledger is a conto node whose ledger keeps the account book (the
+	// engine as the independent book); empty: the Book file.
+	Ledger, LedgerAPIKey string
+	Grace, TransferTTL   time.Duration
 }
 
 func parseVaultCenter(args []string, stdout io.Writer) (vaultCenterConfig, error) {
@@ -142,7 +146,9 @@ func parseVaultCenter(args []string, stdout io.Writer) (vaultCenterConfig, error
 	fs.StringVar(&c.MailFrom, "mail-from", "conto-vault@localhost", "sender address of alerts")
 	fs.StringVar(&c.Webhook, "webhook", "", "URL that also receives every alert as JSON {to,subject,body}")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "the center's master key (64 hex digits; created if missing; default DATA/master.key — keep a copy off this disk)")
-	fs.StringVar(&c.Book, "book", "", "the independent account book file (default DATA/book.log; put it on another disk)")
+	fs.StringVar(&c.Book, "book", "", "the independent account book file, when --ledger is not given (default DATA/book.log; put it on another disk)")
+	fs.StringVar(&c.Ledger, "ledger", "", "http://HOST:PORT of a conto node whose ledger keeps the account book (optimistic transactions, SPEC §4)")
+	fs.StringVar(&c.LedgerAPIKey, "ledger-api-key", "", "API key for --ledger")
 	fs.DurationVar(&c.Grace, "grace", 0, "how long handles of the previous epoch still resolve after a rotation")
 	fs.DurationVar(&c.TransferTTL, "transfer-ttl", vs.DefaultTransferTTL, "default lifetime of a pending transfer")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -242,11 +248,21 @@ func runVaultCenter(c vaultCenterConfig, log *slog.Logger, stdout io.Writer) err
 	if created {
 		log.Warn("created a new master key; keep a copy off this disk: without it nothing in the chain opens", "file", c.MasterKeyFile)
 	}
-	book, err := vs.OpenFileBook(c.Book)
-	if err != nil {
-		return err
+	var book vs.AccountBook
+	if c.Ledger != "" {
+		opts := []contoclient.Option{contoclient.WithJSON()}
+		if c.LedgerAPIKey != "" {
+			opts = append(opts, contoclient.WithAPIKey(c.LedgerAPIKey))
+		}
+		book = vs.NewLedgerBook(clientKV{contoclient.New(c.Ledger, opts...)}, "vault/book")
+	} else {
+		fb, err := vs.OpenFileBook(c.Book)
+		if err != nil {
+			return err
+		}
+		defer fb.Close()
+		book = fb
 	}
-	defer book.Close()
 	center, rec, err := vs.OpenCenter(vs.CenterConfig{Dir: filepath.Join(c.Data, "center"), MasterKey: mk, Book: book,
 		Grace: c.Grace, TransferTTL: c.TransferTTL})
 	if err != nil {
@@ -640,4 +656,24 @@ func vaultAdminCmd(what string, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+}
+
+// clientKV is the ledger book's KV over a conto node's HTTP API.
+type clientKV struct{ c *contoclient.Client }
+
+func (k clientKV) PutNew(ctx context.Context, key string, value []byte) (bool, error) {
+	res, err := k.c.Txn(ctx, contoclient.Txn{Checks: []contoclient.Check{{Key: &key, Version: 0}},
+		Puts: []contoclient.Put{{Key: key, Value: value}}})
+	if err != nil {
+		return false, err
+	}
+	return res.Status == "committed", nil
+}
+
+func (k clientKV) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, _, err := k.c.Get(ctx, key, 0)
+	if errors.Is(err, contoclient.ErrNotFound) {
+		return nil, false, nil
+	}
+	return v, err == nil, err
 }
