@@ -287,9 +287,8 @@ func (s *ClusterServer) values(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	data, err := readBody(w, r, s.cfg.MaxBody)
+	data, err := s.itemBytes(w, r)
 	if err != nil {
-		requestError(w, err)
 		return
 	}
 	info, err := s.cluster.Put(r.Context(), user, name, data)
@@ -300,6 +299,35 @@ func (s *ClusterServer) values(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.stored.Inc()
 	writeJSON(w, http.StatusCreated, valueCreated{ID: info.ID, Name: info.Name, Size: info.Size, Block: info.Block})
+}
+
+// itemBytes returns the item a POST /v1/values registers: the body, or
+// with ?generate=note&amount=N&currency=C an electronic-money note the
+// cluster generates (the body must then be empty). It answers the error
+// itself.
+func (s *ClusterServer) itemBytes(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	q := r.URL.Query()
+	if !q.Has("generate") {
+		data, err := readBody(w, r, s.cfg.MaxBody)
+		if err != nil {
+			requestError(w, err)
+		}
+		return data, err
+	}
+	if q.Get("generate") != "note" || r.ContentLength > 0 {
+		writeError(w, http.StatusBadRequest, "invalid", "generate=note takes amount and currency, and no body")
+		return nil, vs.ErrInvalid
+	}
+	amount, err := strconv.ParseUint(q.Get("amount"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "amount must be a positive decimal integer")
+		return nil, vs.ErrInvalid
+	}
+	data, err := vs.GenerateNote(s.cluster.ID(), amount, q.Get("currency"), time.Now(), nil)
+	if err != nil {
+		s.fail(w, "values", err)
+	}
+	return data, err
 }
 
 // itemID parses the {id} path value; a malformed id is an item no one owns.

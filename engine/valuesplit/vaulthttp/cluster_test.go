@@ -441,3 +441,39 @@ func TestErrorCodesRoundTrip(t *testing.T) {
 		t.Fatalf("proxy page: %v", err)
 	}
 }
+
+// An item generated on the cluster (claim 5): an electronic-money note with
+// an amount, registered like an upload and acquired by its owner only.
+func TestGenerateNote(t *testing.T) {
+	e := newEnv(t, envOptions{clusters: []string{"c1"}})
+	c := e.clusters["c1"]
+	c.addUser(t, "alice")
+	c.addUser(t, "bob")
+	a := do1(t, "POST", c.url+PathValues+"?name=note-1&generate=note&amount=2500&currency=JPY", c.tokens["alice"], "", nil)
+	if a.status != http.StatusCreated {
+		t.Fatalf("generate: %d %s", a.status, a.body)
+	}
+	var res created
+	if err := json.Unmarshal(a.body, &res); err != nil || res.ID == "" {
+		t.Fatalf("generate answer %s", a.body)
+	}
+	got := c.get(t, "alice", res.ID)
+	var n vs.Note
+	if got.status != 200 || json.Unmarshal(got.body, &n) != nil || n.Kind != "note" || n.Amount != "2500" ||
+		n.Currency != "JPY" || n.Issuer != "c1" || len(n.Serial) != 32 || int64(len(got.body)) != res.Size {
+		t.Fatalf("the note: %d %s (registered %d bytes)", got.status, got.body, res.Size)
+	}
+	if b := c.get(t, "bob", res.ID); b.status != 404 {
+		t.Fatalf("bob reads alice's note: %d", b.status)
+	}
+	for _, q := range []string{"generate=note&amount=0&currency=JPY", "generate=note&amount=x&currency=JPY",
+		"generate=note&amount=5", "generate=coin&amount=5&currency=JPY"} {
+		if a := do1(t, "POST", c.url+PathValues+"?name=bad&"+q, c.tokens["alice"], "", nil); a.status != 400 {
+			t.Errorf("%s: %d %s, want 400", q, a.status, a.body)
+		}
+	}
+	if a := do1(t, "POST", c.url+PathValues+"?name=bad&generate=note&amount=5&currency=JPY", c.tokens["alice"],
+		"application/octet-stream", []byte("x")); a.status != 400 {
+		t.Errorf("generate with a body: %d, want 400", a.status)
+	}
+}
