@@ -69,8 +69,11 @@ func startVault(dataDir, publicURL string, eng *engine.Engine, rotateEvery time.
 		}
 	}
 	fail := func(err error) (*vault, error) { v.stop(); return nil, err }
-	center, _, err := vs.OpenCenter(vs.CenterConfig{Dir: filepath.Join(dir, "center"), MasterKey: mk,
-		Book: vs.NewLedgerBook(vs.EngineKV{Engine: eng}, "vault/book")})
+	book, err := vs.NewLedgerBook(vs.EngineKV{Engine: eng}, "vault/book", mk)
+	if err != nil {
+		return fail(err)
+	}
+	center, _, err := vs.OpenCenter(vs.CenterConfig{Dir: filepath.Join(dir, "center"), MasterKey: mk, Book: book})
 	if err != nil {
 		return fail(err)
 	}
@@ -103,7 +106,8 @@ func startVault(dataDir, publicURL string, eng *engine.Engine, rotateEvery time.
 		return fail(err)
 	}
 	cluster, err := vs.OpenCluster(vs.ClusterConfig{ID: localCluster, Dir: filepath.Join(dir, "cluster"), Center: cc,
-		Peers: vaulthttp.Peers(cc, "", nil), DownloadLink: vaulthttp.DownloadLink(publicURL)})
+		Notifier: &notify.Log{Logger: log},
+		Peers:    vaulthttp.Peers(cc, "", nil), DownloadLink: vaulthttp.DownloadLink(publicURL)})
 	if err != nil {
 		return fail(err)
 	}

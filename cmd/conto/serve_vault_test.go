@@ -86,7 +86,11 @@ func TestServeRunsTheVault(t *testing.T) {
 		t.Fatalf("the account book's first entry in the ledger: %d %s", code, body)
 	}
 	// conto vault center --ledger keeps its book through the same API.
-	book := vs.NewLedgerBook(clientKV{contoclient.New("http://" + p.http)}, "vault/other-center")
+	mk, _ := vs.NewMasterKey(nil)
+	book, err := vs.NewLedgerBook(clientKV{contoclient.New("http://" + p.http)}, "vault/other-center", mk)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 3; i++ {
 		if err := book.Record(context.Background(), vs.BookEntry{Index: uint64(i), Name: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)

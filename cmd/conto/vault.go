@@ -254,7 +254,11 @@ func runVaultCenter(c vaultCenterConfig, log *slog.Logger, stdout io.Writer) err
 		if c.LedgerAPIKey != "" {
 			opts = append(opts, contoclient.WithAPIKey(c.LedgerAPIKey))
 		}
-		book = vs.NewLedgerBook(clientKV{contoclient.New(c.Ledger, opts...)}, "vault/book")
+		lb, err := vs.NewLedgerBook(clientKV{contoclient.New(c.Ledger, opts...)}, "vault/book", mk)
+		if err != nil {
+			return err
+		}
+		book = lb
 	} else {
 		fb, err := vs.OpenFileBook(c.Book)
 		if err != nil {
@@ -500,7 +504,8 @@ func runVaultCluster(c vaultClusterConfig, log *slog.Logger, stdout io.Writer) e
 	if err := announce(center, public, c.AdminEmail, log); err != nil {
 		return err
 	}
-	var notifier notify.Notifier
+	// Transfer notices: SMTP when configured, else the log (never none).
+	var notifier notify.Notifier = &notify.Log{Logger: log}
 	if c.SMTP != "" {
 		r, err := notify.NewRetrying(&notify.SMTP{Addr: c.SMTP, From: c.MailFrom, Timeout: 20 * time.Second},
 			notify.RetryPolicy{Attempts: 3, Backoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Second})

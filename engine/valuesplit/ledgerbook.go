@@ -2,6 +2,9 @@ package valuesplit
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,20 +31,62 @@ type KV interface {
 // writers never take the same slot and nothing is ever overwritten: the
 // ledger's versions and hash chains keep every entry as it was written.
 // Each transaction touches one key, so the book works across partitions.
+//
+// The ledger's key-value space is readable and writable by every client of
+// the node, so each entry is sealed (AES-256-GCM under a key derived from the
+// center's master key, the slot's key as additional data): a client can
+// neither read an entry (item ids, owners, names) nor forge or move one.
+// Entries that do not open are skipped by Entries and counted in Forged: a
+// forgery cannot make repair rebuild a block from it, nor stop repair.
 type LedgerBook struct {
 	kv     KV
 	prefix string
+	aead   cipher.AEAD
 	next   uint64 // the first slot not known to be taken
 	found  bool   // next was located in the ledger
+	forged int    // entries skipped by the last Entries
 }
 
 // maxLedgerBook bounds the entries read back: 2^40 is far more than any
 // center writes, and stops a loop on a corrupt ledger.
 const maxLedgerBook = 1 << 40
 
-// NewLedgerBook returns the book under prefix (e.g. "vault/book").
-func NewLedgerBook(kv KV, prefix string) *LedgerBook {
-	return &LedgerBook{kv: kv, prefix: prefix}
+// NewLedgerBook returns the book under prefix (e.g. "vault/book"), its
+// entries sealed under a key derived from the center's master key.
+func NewLedgerBook(kv KV, prefix string, master MasterKey) (*LedgerBook, error) {
+	k, err := master.derive("conto vault ledger book")
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &LedgerBook{kv: kv, prefix: prefix, aead: aead}, nil
+}
+
+// Forged reports how many entries the last Entries skipped because they
+// did not open (written by someone without the master key, or damaged).
+func (b *LedgerBook) Forged() int { return b.forged }
+
+func (b *LedgerBook) seal(slot string, plain []byte) ([]byte, error) {
+	nonce := make([]byte, b.aead.NonceSize(), b.aead.NonceSize()+len(plain)+b.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return b.aead.Seal(nonce, nonce, plain, []byte(slot)), nil
+}
+
+func (b *LedgerBook) open(slot string, sealed []byte) ([]byte, error) {
+	n := b.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("sealed entry too short")
+	}
+	return b.aead.Open(nil, sealed[:n], sealed[n:], []byte(slot))
 }
 
 func (b *LedgerBook) key(n uint64) string { return fmt.Sprintf("%s/%016x", b.prefix, n) }
@@ -59,7 +104,11 @@ func (b *LedgerBook) Record(ctx context.Context, e BookEntry) error {
 		b.found = true
 	}
 	for tries := 0; tries < 1000; tries++ {
-		ok, err := b.kv.PutNew(ctx, b.key(b.next), raw)
+		sealed, err := b.seal(b.key(b.next), raw)
+		if err != nil {
+			return fmt.Errorf("seal book entry: %w", err)
+		}
+		ok, err := b.kv.PutNew(ctx, b.key(b.next), sealed)
 		if err != nil {
 			return fmt.Errorf("record book entry for block %d in the ledger: %w", e.Index, err)
 		}
@@ -111,8 +160,10 @@ func (b *LedgerBook) end(ctx context.Context) (uint64, error) {
 	return lo, nil
 }
 
-// Entries calls fn for every entry in slot order.
+// Entries calls fn for every genuine entry in slot order, skipping (and
+// counting, see Forged) entries that do not open.
 func (b *LedgerBook) Entries(ctx context.Context, fn func(BookEntry) error) error {
+	b.forged = 0
 	for n := uint64(0); n < maxLedgerBook; n++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -124,9 +175,14 @@ func (b *LedgerBook) Entries(ctx context.Context, fn func(BookEntry) error) erro
 		if !ok {
 			return nil
 		}
+		plain, err := b.open(b.key(n), raw)
 		var e BookEntry
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return fmt.Errorf("decode account book entry %d: %w", n, err)
+		if err == nil {
+			err = json.Unmarshal(plain, &e)
+		}
+		if err != nil {
+			b.forged++
+			continue
 		}
 		if err := fn(e); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package valuesplit_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -17,13 +18,21 @@ import (
 func TestLedgerBookAppendsAndReads(t *testing.T) {
 	eng := engine.New(transactortest.StartNode(t, 2))
 	ctx := context.Background()
-	first := vs.NewLedgerBook(vs.EngineKV{Engine: eng}, "vault/book")
+	mk, _ := vs.NewMasterKey(nil)
+	newBook := func(prefix string, k vs.MasterKey) *vs.LedgerBook {
+		b, err := vs.NewLedgerBook(vs.EngineKV{Engine: eng}, prefix, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := newBook("vault/book", mk)
 	for i := 0; i < 37; i++ {
 		if err := first.Record(ctx, vs.BookEntry{Index: uint64(i), Name: fmt.Sprint("a", i), Payload: []byte{byte(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	second := vs.NewLedgerBook(vs.EngineKV{Engine: eng}, "vault/book")
+	second := newBook("vault/book", mk)
 	for i := 37; i < 40; i++ {
 		if err := second.Record(ctx, vs.BookEntry{Index: uint64(i), Name: fmt.Sprint("b", i)}); err != nil {
 			t.Fatal(err)
@@ -47,9 +56,34 @@ func TestLedgerBookAppendsAndReads(t *testing.T) {
 	}
 	// Another book under another prefix is empty.
 	n := 0
-	vs.NewLedgerBook(vs.EngineKV{Engine: eng}, "vault/other").Entries(ctx, func(vs.BookEntry) error { n++; return nil })
+	newBook("vault/other", mk).Entries(ctx, func(vs.BookEntry) error { n++; return nil })
 	if n != 0 {
 		t.Fatalf("another prefix holds %d entries", n)
+	}
+	// Entries are sealed: the key-value space shows no name, and a client
+	// without the master key can neither forge an entry nor stop the book.
+	raw, _, ok, err := eng.Get("vault/book/0000000000000000", ^uint64(0))
+	if err != nil || !ok || bytes.Contains(raw, []byte("a0")) {
+		t.Fatalf("slot 0 as the ledger holds it: %q, %v, %v", raw, ok, err)
+	}
+	other, _ := vs.NewMasterKey(nil)
+	forger := newBook("vault/book", other)
+	if err := forger.Record(ctx, vs.BookEntry{Index: 2, Name: "forged", User: "mallory"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (vs.EngineKV{Engine: eng}).PutNew(ctx, "vault/book/0000000000000029", []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	reader := newBook("vault/book", mk)
+	n = 0
+	if err := reader.Entries(ctx, func(e vs.BookEntry) error {
+		if e.User == "mallory" {
+			return fmt.Errorf("the forged entry was read as genuine")
+		}
+		n++
+		return nil
+	}); err != nil || n != 40 || reader.Forged() != 2 {
+		t.Fatalf("after a forgery: %d genuine entries, %d skipped, %v; want 40 and 2", n, reader.Forged(), err)
 	}
 }
 
@@ -57,8 +91,13 @@ func TestLedgerBookAppendsAndReads(t *testing.T) {
 // and repaired from the ledger, and every item comes back identical.
 func TestRepairFromTheLedgerBook(t *testing.T) {
 	eng := engine.New(transactortest.StartNode(t, 1))
-	book := vs.NewLedgerBook(vs.EngineKV{Engine: eng}, "vault/book")
-	w := newWorld(t, func(c *vs.CenterConfig) { c.Book = book })
+	w := newWorld(t, func(c *vs.CenterConfig) {
+		b, err := vs.NewLedgerBook(vs.EngineKV{Engine: eng}, "vault/book", c.MasterKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Book = b
+	})
 	a := w.cluster("a")
 	w.user("alice")
 	var items []stored
