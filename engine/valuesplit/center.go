@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conto-ledger/conto/engine/valuesplit/chain"
@@ -108,6 +109,11 @@ type Center struct {
 	// that item must not be served from an older block meanwhile.
 	affected    map[ItemID]struct{}
 	affectedErr error // the book could not be read: treat every item as affected
+	// bookEnd is one past the highest block index the account book
+	// records (read at open, then kept up by every record): a chain that
+	// ends before it lost blocks from its end, which its own hashes cannot
+	// show. Atomic: the chain's Record hook runs under c.mu.
+	bookEnd atomic.Uint64
 }
 
 // OpenCenter opens (or creates) a center.
@@ -158,7 +164,35 @@ func OpenCenter(cfg CenterConfig) (*Center, CenterRecovery, error) {
 	if len(ch.Frozen()) > 0 {
 		c.refreshAffected(context.Background())
 	}
+	if err := c.readBookEnd(context.Background()); err != nil {
+		return fail(err)
+	}
 	return c, rec, nil
+}
+
+// readBookEnd finds one past the highest block index the book records.
+func (c *Center) readBookEnd(ctx context.Context) error {
+	var end uint64
+	err := c.cfg.Book.Entries(ctx, func(e BookEntry) error {
+		end = max(end, e.Index+1)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the account book: %w", err)
+	}
+	c.bookEnd.Store(end)
+	return nil
+}
+
+// truncation reports blocks the account book records beyond the chain's
+// end: blocks cut from the end of the chain file.
+func (c *Center) truncation() *chain.Problem {
+	n, end := c.chain.Len(), c.bookEnd.Load()
+	if end <= n {
+		return nil
+	}
+	return &chain.Problem{Index: n, Frozen: true, // nothing left to freeze: repair rebuilds them
+		Reason: fmt.Sprintf("blocks %d..%d are in the account book but missing from the chain: its end was cut off", n, end-1)}
 }
 
 // openKeys derives the sealing keys and loads the epoch state.
@@ -191,7 +225,12 @@ func (c *Center) chainOptions() chain.Options {
 		Now:     c.now,
 		Rand:    c.cfg.Rand,
 		Record: func(ctx context.Context, b chain.Block) error {
-			return c.cfg.Book.Record(ctx, EntryFromBlock(b))
+			if err := c.cfg.Book.Record(ctx, EntryFromBlock(b)); err != nil {
+				return err
+			}
+			for end := c.bookEnd.Load(); b.Index+1 > end && !c.bookEnd.CompareAndSwap(end, b.Index+1); end = c.bookEnd.Load() {
+			}
+			return nil
 		},
 	}
 }

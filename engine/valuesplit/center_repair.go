@@ -17,7 +17,11 @@ func (c *Center) Verify(ctx context.Context) (chain.Report, error) {
 	if closed {
 		return chain.Report{}, ErrClosed
 	}
-	return c.chain.Verify(ctx)
+	rep, err := c.chain.Verify(ctx)
+	if err == nil && rep.FirstBad == nil {
+		rep.FirstBad = c.truncation()
+	}
+	return rep, err
 }
 
 // FreezeResult reports a Freeze and whom it affects.

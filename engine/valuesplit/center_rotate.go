@@ -42,6 +42,11 @@ func (c *Center) Rotate(ctx context.Context) (Rotation, error) {
 	if len(c.chain.Frozen()) > 0 {
 		return Rotation{}, fmt.Errorf("%w: repair the chain before rotating handles", ErrFrozen)
 	}
+	// Rotating would tell clusters to drop the bodies of items in blocks
+	// cut from the chain's end: refuse until the chain is whole again.
+	if p := c.truncation(); p != nil {
+		return Rotation{}, fmt.Errorf("%w: %s", ErrTampered, p.Reason)
+	}
 	enabled := c.enabledClusters()
 	from := c.ep.state.Current
 	for _, id := range enabled {

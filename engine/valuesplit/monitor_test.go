@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -357,5 +358,38 @@ func TestAlertRetriesAndReportsFailures(t *testing.T) {
 	msgs := sink2.To("ops@example.com")
 	if failed != 1 || len(msgs) != 2 || !strings.Contains(msgs[1].Data, "could not be alerted") {
 		t.Fatalf("failure report: %d failed, %d mails to ops", failed, len(msgs))
+	}
+}
+
+// Blocks cut from the end of the chain file leave no bad hash behind; the
+// account book still records them. Verify names the cut, the monitor's
+// check reports tampering, and rotation is refused, since it would tell the
+// clusters to drop the bodies of the lost blocks' items.
+func TestTruncatedChainIsDetected(t *testing.T) {
+	w := newWorld(t)
+	a := w.cluster("a")
+	w.user("alice")
+	for i := 0; i < 4; i++ {
+		w.put(a, "alice", fmt.Sprint("item", i), randomBytes(t, 100+i))
+	}
+	n := w.center.Chain().Len()
+	if err := w.center.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(w.dir, "center", vs.ChainDir, chain.BlocksFile)
+	if err := os.Truncate(path, int64(n-2)*chain.RecordSize); err != nil {
+		t.Fatal(err)
+	}
+	w.openCenter()
+	rep, err := w.center.Verify(bg)
+	if err != nil || rep.FirstBad == nil || rep.FirstBad.Index != n-2 || !strings.Contains(rep.FirstBad.Reason, "cut off") {
+		t.Fatalf("verify after cutting 2 blocks: %+v, %v", rep.FirstBad, err)
+	}
+	sink := startSink(t)
+	if mr, err := newMonitor(t, w, sink).Check(bg); err != nil || !mr.Tampered() {
+		t.Fatalf("monitor after the cut: %+v, %v", mr, err)
+	}
+	if _, err := w.center.Rotate(bg); !errors.Is(err, vs.ErrTampered) {
+		t.Fatalf("rotation after the cut: %v, want ErrTampered", err)
 	}
 }
