@@ -158,8 +158,15 @@ func (s *BodyStore) init() error {
 }
 
 // cleanOrphans removes body files without a record: Put writes the body
-// before the record, so a crash between the two leaves one behind.
+// before the record, so a crash between the two leaves one behind. A body
+// whose item has a pending offer is kept: acceptOffer moves the offered body
+// into place before it writes the record, and a retry after a crash in
+// between finds the body there.
 func (s *BodyStore) cleanOrphans() error {
+	offered, err := s.offeredItems()
+	if err != nil {
+		return err
+	}
 	dir := filepath.Join(s.dir, bodyDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -170,7 +177,7 @@ func (s *BodyStore) cleanOrphans() error {
 		if err != nil {
 			continue // not ours (a temporary file is removed by its writer)
 		}
-		if _, ok := s.idx.handleOf(item); ok {
+		if _, ok := s.idx.handleOf(item); ok || offered[item] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {

@@ -160,3 +160,42 @@ func TestOrphanBodyRemovedAtOpen(t *testing.T) {
 		t.Fatalf("kept body: %q %v", b, err)
 	}
 }
+
+// A crash inside acceptOffer, after the offered body moved into place and
+// before its record was written, must not lose the body: the reopen's
+// orphan sweep keeps it (its offer is still pending) and the retry finishes.
+func TestAcceptOfferSurvivesACrashBetweenMoveAndRecord(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenBodyStore(dir, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := testRecord(7, 0)
+	var id OpID
+	id[0] = 9
+	body := []byte("the only copy of this item's body")
+	if err := s.putOffer(Offer{Transfer: id, Item: rec.Item, Name: rec.Name, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	// The first half of acceptOffer, then the crash.
+	if err := os.Rename(s.offerPath(id), s.bodyPath(rec.Item)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = OpenBodyStore(dir, "a"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := os.Stat(s.bodyPath(rec.Item)); err != nil {
+		t.Fatalf("the reopen swept the moved body away: %v", err)
+	}
+	if err := s.acceptOffer(id, rec); err != nil {
+		t.Fatalf("retrying acceptOffer: %v", err)
+	}
+	got, err := os.ReadFile(s.bodyPath(rec.Item))
+	if err != nil || string(got) != string(body) {
+		t.Fatalf("body after the retry: %q, %v", got, err)
+	}
+}

@@ -180,3 +180,21 @@ func (s *BodyStore) offerBody(id OpID) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// offeredItems returns the items of the offers still pending.
+func (s *BodyStore) offeredItems() (map[ItemID]bool, error) {
+	out := map[ItemID]bool{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(kOffer), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var o Offer
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &o) }); err != nil {
+				return fmt.Errorf("read offer: %w", err)
+			}
+			out[o.Item] = true
+		}
+		return nil
+	})
+	return out, err
+}

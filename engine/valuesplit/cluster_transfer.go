@@ -214,7 +214,7 @@ func (c *Cluster) Download(ctx context.Context, user, token string) ([]byte, Ite
 		return nil, ItemInfo{}, fmt.Errorf("%w: download token", ErrNotFound)
 	}
 	if c.now().After(t.Expires) {
-		return nil, ItemInfo{}, errors.Join(fmt.Errorf("%w: download token expired at %s", ErrExpired, t.Expires.Format(time.RFC3339)), c.dropTicket(token, t))
+		return nil, ItemInfo{}, errors.Join(fmt.Errorf("%w: download token expired at %s", ErrExpired, t.Expires.Format(time.RFC3339)), c.dropTicket(ctx, token, t))
 	}
 	err = c.withEpoch(ctx, func(e Epoch) error {
 		res, err := c.cfg.Center.CompleteTransfer(ctx, CompleteTransferRequest{ID: t.Transfer, Cluster: c.cfg.ID, User: user, Epoch: e})
@@ -257,12 +257,24 @@ func (c *Cluster) takeOwnership(t *ticket, user string, res *CompleteTransferRes
 }
 
 // dropTicket forgets an expired ticket and, for an offer, its body.
-func (c *Cluster) dropTicket(token string, t ticket) error {
+func (c *Cluster) dropTicket(ctx context.Context, token string, t ticket) error {
 	err := c.store.deleteTicket(token)
 	if t.Offer {
-		err = errors.Join(err, c.store.deleteOffer(t.Transfer))
+		err = errors.Join(err, c.dropOffer(ctx, t.Transfer))
 	}
 	return err
+}
+
+// dropOffer deletes an expired transfer's offered body, unless the center
+// says the transfer completed (or cannot say): then this body may be the
+// item's only one, since the sender's cluster deletes its copy once the
+// transfer completed, so it is kept.
+func (c *Cluster) dropOffer(ctx context.Context, id OpID) error {
+	st, err := c.cfg.Center.TransferStatus(ctx, c.cfg.ID, id)
+	if err != nil || st.State == TransferCompleted {
+		return nil
+	}
+	return c.store.deleteOffer(id)
 }
 
 // SettleResult reports a Settle.
@@ -304,7 +316,7 @@ func (c *Cluster) Settle(ctx context.Context) (SettleResult, error) {
 	expired, err := c.store.expiredTickets(c.now())
 	for _, t := range expired {
 		if t.Offer {
-			err = errors.Join(err, c.store.deleteOffer(t.Transfer))
+			err = errors.Join(err, c.dropOffer(ctx, t.Transfer))
 		}
 	}
 	res.Expired = len(expired)

@@ -3,6 +3,8 @@ package valuesplit_test
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +228,36 @@ func TestTransferSurvivesRestart(t *testing.T) {
 	}
 	if got, _, err := a.Download(bg, "bob", tk.Token); err != nil || !bytes.Equal(got, d) {
 		t.Fatalf("download after restart: %v", err)
+	}
+}
+
+// The center completed a cross-cluster transfer but the recipient's cluster
+// never took ownership (it failed right after), and then the ticket
+// expired. The offered body may now be the item's only copy (the sender's
+// cluster deletes its own once the transfer completed): expiry must keep it.
+func TestExpiredTicketKeepsTheBodyOfACompletedTransfer(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.cluster("a"), w.cluster("b")
+	w.user("alice")
+	w.user("carol")
+	info := w.put(a, "alice", "bond", randomBytes(t, 3000))
+	tk, err := a.Transfer(bg, vs.TransferStart{Item: info.ID, From: "alice", To: "carol", ToCluster: "b", TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := w.center.Epoch(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.center.CompleteTransfer(bg, vs.CompleteTransferRequest{ID: tk.Transfer, Cluster: "b", User: "carol", Epoch: e}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(2 * time.Minute)
+	if _, err := b.Settle(bg); err != nil {
+		t.Fatal(err)
+	}
+	offers, err := os.ReadDir(filepath.Join(w.dir, "cluster-b", "offers"))
+	if err != nil || len(offers) != 1 {
+		t.Fatalf("b's offered bodies after the ticket expired: %d, %v; want the completed transfer's body kept", len(offers), err)
 	}
 }
