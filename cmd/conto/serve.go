@@ -284,11 +284,18 @@ func runServe(c serveConfig, log *slog.Logger, stdout io.Writer) error {
 		cluster, center := fasthttpadaptor.NewFastHTTPHandler(v.cluster), fasthttpadaptor.NewFastHTTPHandler(v.center)
 		cfg.Mount = func(p string) bool { a, b := isVaultPath(p); return a || b }
 		cfg.Mounted = func(ctx *fasthttp.RequestCtx) {
-			if _, toCenter := isVaultPath(string(ctx.Path())); toCenter {
+			switch p := string(ctx.Path()); {
+			case p == vaultMetrics: // the cluster's metrics (the ledger's are /metrics)
+				ctx.Request.SetRequestURI("/metrics")
+				cluster(ctx)
+			case p == vaultCenterMetrics:
+				ctx.Request.SetRequestURI("/metrics")
 				center(ctx)
-				return
+			case strings.HasPrefix(p, "/center/v1/"):
+				center(ctx)
+			default:
+				cluster(ctx)
 			}
-			cluster(ctx)
 		}
 		cfg.MountedBodySize = 64<<20 + 1<<20
 	}

@@ -133,8 +133,18 @@ func startVault(dataDir, publicURL string, eng *engine.Engine, rotateEvery time.
 	return v, nil
 }
 
+// The vault's metrics under conto serve (the node's /metrics is the
+// ledger's).
+const (
+	vaultMetrics       = "/vault/metrics"
+	vaultCenterMetrics = "/vault/center/metrics"
+)
+
 // isVaultPath reports whether an HTTP path is the vault's, not the ledger's.
 func isVaultPath(p string) (cluster, center bool) {
+	if p == vaultMetrics || p == vaultCenterMetrics {
+		return true, false
+	}
 	for _, pre := range []string{"/v1/users", "/v1/values", "/v1/downloads/", "/v1/peer/"} {
 		if p == pre || strings.HasPrefix(p, pre+"/") || (strings.HasSuffix(pre, "/") && strings.HasPrefix(p, pre)) {
 			return true, false

@@ -106,6 +106,12 @@ func TestServeRunsTheVault(t *testing.T) {
 	}); err != nil || n != 3 {
 		t.Fatalf("the book over HTTP: %d entries, %v", n, err)
 	}
+	// The vault's metrics are beside the ledger's.
+	for path, want := range map[string]string{"/vault/metrics": "conto_vault", "/vault/center/metrics": "conto_vault_rotations_total"} {
+		if code, body := do("GET", path, "", nil); code != 200 || !bytes.Contains(body, []byte(want)) {
+			t.Fatalf("GET %s: %d, %d bytes without %q", path, code, len(body), want)
+		}
+	}
 	// The ledger's API is unchanged beside it.
 	if code, body, err := postJSON(p.http, "/v1/accounts", []map[string]any{{"id": "1", "ledger": 1, "code": 1}}); err != nil || code != 200 {
 		t.Fatalf("accounts: %d %s %v", code, body, err)

@@ -390,6 +390,8 @@ type vaultClusterConfig struct {
 	AdminTokenFile, AdminEmail          string
 	SMTP, MailFrom                      string
 	SyncEvery, SettleEvery, TransferTTL time.Duration
+	// Split is how items are cut (claims 6, 11, 20, 22, 24).
+	Split vs.SplitSpec
 }
 
 func parseVaultCluster(args []string, stdout io.Writer) (vaultClusterConfig, error) {
@@ -401,6 +403,8 @@ func parseVaultCluster(args []string, stdout io.Writer) (vaultClusterConfig, err
 	keyFile := fs.String("key-file", "", "file with this cluster's shared key, as given to the center's --cluster-key (required)")
 	fs.StringVar(&c.HTTP, "http", defaultClusterHTTP, "HTTP listen address of the user API")
 	fs.StringVar(&c.PublicURL, "public-url", "", "URL users and other clusters reach this server at (default http://<listen address>)")
+	fs.IntVar(&c.Split.HeadSize, "head-size", vs.DefaultHeadSize, "bytes of each item's ciphertext kept by the center (1..30)")
+	headAt := fs.String("head-at", "start", "where the head is cut: start, or random (a window at a random offset)")
 	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "file with the admin token that creates users (created if missing; default: a token printed once on first start)")
 	peerKeyFile := fs.String("peer-key-file", "", "file with the key clusters share for cross-cluster transfers (without it they are refused)")
 	fs.StringVar(&c.AdminEmail, "admin-email", "", "this cluster's administrator, alerted when tampering touches its items")
@@ -436,6 +440,16 @@ func parseVaultCluster(args []string, stdout io.Writer) (vaultClusterConfig, err
 	}
 	if err := checkAddr("--http", c.HTTP); err != nil {
 		return c, err
+	}
+	if c.Split.HeadSize < 1 || c.Split.HeadSize > vs.MaxHeadSize {
+		return c, fmt.Errorf("%w: --head-size %d: must be 1..%d", errUsage, c.Split.HeadSize, vs.MaxHeadSize)
+	}
+	switch *headAt {
+	case "start":
+	case "random":
+		c.Split.RandomOffset = true
+	default:
+		return c, fmt.Errorf("%w: --head-at %q: must be start or random", errUsage, *headAt)
 	}
 	if c.PublicURL != "" {
 		if c.PublicURL, err = vaulthttp.CheckClusterURL(c.PublicURL); err != nil {
@@ -515,7 +529,8 @@ func runVaultCluster(c vaultClusterConfig, log *slog.Logger, stdout io.Writer) e
 		notifier = r
 	}
 	cluster, err := vs.OpenCluster(vs.ClusterConfig{ID: c.Name, Dir: filepath.Join(c.Data, "store"), Center: center,
-		Peers: vaulthttp.Peers(center, c.PeerKey, nil), Notifier: notifier, DownloadLink: vaulthttp.DownloadLink(public)})
+		Peers: vaulthttp.Peers(center, c.PeerKey, nil), Notifier: notifier, DownloadLink: vaulthttp.DownloadLink(public),
+		Split: c.Split})
 	if err != nil {
 		return err
 	}

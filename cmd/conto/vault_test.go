@@ -180,6 +180,9 @@ func TestVaultProcesses(t *testing.T) {
 			"--key-file", filepath.Join(dir, name+".key"), "--http", addr, "--admin-token-file", ci.admin,
 			"--peer-key-file", filepath.Join(dir, "peer.key"), "--admin-email", "ops-" + name + "@example.com",
 			"--sync-every", "1s"}}
+		if name == "c2" { // the other way to cut heads: 17 bytes at a random offset
+			ci.proc.args = append(ci.proc.args, "--head-size", "17", "--head-at", "random")
+		}
 		procs = append(procs, ci.proc)
 		ci.proc.start(t, bin)
 		clusters[name] = ci
@@ -353,6 +356,9 @@ func TestVaultFlags(t *testing.T) {
 		{"vault", "cluster", "--center", "ftp://x", "--name", "c1", "--key-file", key},
 		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c 1", "--key-file", key},
 		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c1", "--key-file", key, "--peer-key-file", key},
+		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c1", "--key-file", key, "--head-size", "31"},
+		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c1", "--key-file", key, "--head-size", "0"},
+		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c1", "--key-file", key, "--head-at", "end"},
 		{"vault", "rotate"},
 		{"vault", "check", "--url", "http://127.0.0.1:1"},
 		{"vault", "repair", "--url", "http://127.0.0.1:1", "--admin-token-file", filepath.Join(dir, "missing")},
