@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/conto-ledger/conto/engine/valuesplit/chain"
@@ -35,7 +36,19 @@ type Monitor struct {
 	send   *notify.Retrying
 	admins []string
 	now    func() time.Time
+	// unsent are alerts whose retries gave up; every later check sends
+	// them again, until delivered (Fig. 20). Bounded by maxUnsent (the
+	// oldest are dropped, and reported).
+	mu     sync.Mutex
+	unsent []pendingAlert
 }
+
+// pendingAlert is an alert not delivered yet.
+type pendingAlert struct {
+	to, role, subject, body string
+}
+
+const maxUnsent = 1024
 
 // NewMonitor builds a monitor.
 func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
@@ -88,6 +101,7 @@ func (r *MonitorReport) Tampered() bool { return r.FirstBad != nil }
 // (reading the chain, freezing); undelivered alerts are in the report.
 func (m *Monitor) Check(ctx context.Context) (MonitorReport, error) {
 	rep := MonitorReport{At: m.now().UTC()}
+	rep.Alerts = m.resend(ctx)
 	v, err := m.center.Verify(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("monitor: %w", err)
@@ -102,8 +116,21 @@ func (m *Monitor) Check(ctx context.Context) (MonitorReport, error) {
 		return rep, fmt.Errorf("monitor: freeze from block %d: %w", bad.Index, err)
 	}
 	rep.Froze = &fr
-	rep.Alerts = m.alert(ctx, bad, &fr)
+	rep.Alerts = append(rep.Alerts, m.alert(ctx, bad, &fr)...)
 	return rep, nil
+}
+
+// resend tries again every alert not delivered yet.
+func (m *Monitor) resend(ctx context.Context) []Alert {
+	m.mu.Lock()
+	todo := m.unsent
+	m.unsent = nil
+	m.mu.Unlock()
+	var out []Alert
+	for _, p := range todo {
+		out = append(out, m.deliver(ctx, p.to, p.role, p.subject, p.body))
+	}
+	return out
 }
 
 // alert sends Fig. 20's mails: administrators first, then each affected
@@ -147,8 +174,20 @@ func (m *Monitor) deliver(ctx context.Context, to, role, subject, body string) A
 	}
 	if err != nil {
 		a.Error = err.Error()
+		if !notify.IsPermanent(err) {
+			m.keepUnsent(pendingAlert{to, role, subject, body})
+		}
 	}
 	return a
+}
+
+func (m *Monitor) keepUnsent(p pendingAlert) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.unsent) == maxUnsent {
+		m.unsent = m.unsent[1:]
+	}
+	m.unsent = append(m.unsent, p)
 }
 
 func alertBody(bad *chain.Problem, fr *FreezeResult) string {

@@ -393,3 +393,33 @@ func TestTruncatedChainIsDetected(t *testing.T) {
 		t.Fatalf("rotation after the cut: %v, want ErrTampered", err)
 	}
 }
+
+// An alert whose retries all fail is sent again at every later check until
+// it is delivered (Fig. 20: retried until delivered).
+func TestUndeliveredAlertIsSentAgainLater(t *testing.T) {
+	w := newWorld(t)
+	a := w.cluster("a")
+	w.user("alice")
+	info := w.put(a, "alice", "x", []byte("v"))
+	sink := startSink(t)
+	m := newMonitor(t, w, sink)
+	sink.FailNext(3, "451 try again later") // every attempt of the first check's first alert
+	tamper(t, w, info.Block, 400)
+	rep, err := m.Check(bg)
+	if err != nil || len(rep.Alerts) == 0 || rep.Alerts[0].Error == "" {
+		t.Fatalf("first check: %+v, %v; want the admin's alert undelivered", rep.Alerts, err)
+	}
+	if n := len(sink.To("ops@example.com")); n != 0 {
+		t.Fatalf("%d alerts reached the admin during the outage", n)
+	}
+	rep, err = m.Check(bg)
+	if err != nil || len(rep.Alerts) != 1 || rep.Alerts[0].Error != "" || rep.Alerts[0].To != "ops@example.com" {
+		t.Fatalf("second check: %+v, %v; want the admin's alert sent again and delivered", rep.Alerts, err)
+	}
+	if msgs := sink.To("ops@example.com"); len(msgs) != 1 || !strings.Contains(msgs[0].Data, "tampering found") {
+		t.Fatalf("the admin's mail after the retry: %d", len(msgs))
+	}
+	if rep, _ := m.Check(bg); len(rep.Alerts) != 0 {
+		t.Fatalf("a delivered alert was sent again: %+v", rep.Alerts)
+	}
+}
