@@ -81,6 +81,17 @@ func TestServeRunsTheVault(t *testing.T) {
 		}
 	}
 	get()
+	// The valid flag (Figs. 17A/B): a disabled user can no longer acquire.
+	if code, out := runConto(t, bin, "vault", "disable", "--url", "http://"+p.http, "--admin-token-file", tokenFile, "--user", "alice"); code != 0 {
+		t.Fatalf("conto vault disable: exit %d\n%s", code, out)
+	}
+	if code, _ := do("GET", "/v1/values/"+reg.ValueID, user.Token, nil); code != 403 {
+		t.Fatalf("a disabled user acquired: %d, want 403", code)
+	}
+	if code, out := runConto(t, bin, "vault", "enable", "--url", "http://"+p.http, "--admin-token-file", tokenFile, "--user", "alice"); code != 0 {
+		t.Fatalf("conto vault enable: exit %d\n%s", code, out)
+	}
+	get()
 	// The registration is in the engine's ledger, the independent account book.
 	if code, body := do("GET", "/v1/kv/"+fmt.Sprintf("vault%%2Fbook%%2F%016x", 0), "", nil); code != 200 {
 		t.Fatalf("the account book's first entry in the ledger: %d %s", code, body)

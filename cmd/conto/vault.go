@@ -41,6 +41,8 @@ commands:
   rotate   rotate the handles now: conto vault rotate --url CENTER_URL --admin-token-file FILE
   check    run the tamper monitor now (exit 1 naming the first bad block): conto vault check --url ... --admin-token-file ...
   repair   run the repair bot now: conto vault repair --url ... --admin-token-file ...
+  disable  clear a user's or a cluster's valid flag: conto vault disable --url ... --admin-token-file ... (--user ID | --cluster ID)
+  enable   set it again: conto vault enable ... (--user ID | --cluster ID)
 
 Run conto vault <command> -h for every flag.
 `
@@ -61,7 +63,7 @@ func vaultCmd(args []string, stdout, stderr io.Writer) int {
 		return vaultCenterCmd(args[1:], stdout, stderr)
 	case "cluster":
 		return vaultClusterCmd(args[1:], stdout, stderr)
-	case "rotate", "check", "repair":
+	case "rotate", "check", "repair", "enable", "disable":
 		return vaultAdminCmd(args[0], args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, vaultUsage)
@@ -599,8 +601,16 @@ func vaultAdminCmd(what string, args []string, stdout, stderr io.Writer) int {
 	url := fs.String("url", "", "the center server's URL (required)")
 	tokenFile := fs.String("admin-token-file", "", "file with the center's admin token (required)")
 	timeout := fs.Duration("timeout", vaulthttp.AdminTimeout, "give up after this long")
+	var flagUser, flagCluster *string
+	if what == "enable" || what == "disable" {
+		flagUser = fs.String("user", "", "the user whose valid flag to set")
+		flagCluster = fs.String("cluster", "", "the cluster whose valid flag to set")
+	}
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return usageExit(name, err, stderr)
+	}
+	if flagUser != nil && (*flagUser == "") == (*flagCluster == "") {
+		return usageExit(name, fmt.Errorf("%w: give exactly one of --user or --cluster", errUsage), stderr)
 	}
 	if *url == "" || *tokenFile == "" {
 		return usageExit(name, fmt.Errorf("%w: --url and --admin-token-file are required", errUsage), stderr)
@@ -624,6 +634,13 @@ func vaultAdminCmd(what string, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	switch what {
+	case "enable", "disable":
+		req := vaulthttp.FlagsRequest{User: *flagUser, Cluster: *flagCluster, Enabled: what == "enable"}
+		if err := adm.SetFlag(ctx, req); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "%sd %s%s\n", what, req.User, req.Cluster)
+		return 0
 	case "rotate":
 		res, err := adm.Rotate(ctx)
 		if err != nil {

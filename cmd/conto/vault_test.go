@@ -359,6 +359,8 @@ func TestVaultFlags(t *testing.T) {
 		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c1", "--key-file", key, "--head-size", "31"},
 		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c1", "--key-file", key, "--head-size", "0"},
 		{"vault", "cluster", "--center", "http://127.0.0.1:1", "--name", "c1", "--key-file", key, "--head-at", "end"},
+		{"vault", "disable", "--url", "http://127.0.0.1:1", "--admin-token-file", key},
+		{"vault", "enable", "--url", "http://127.0.0.1:1", "--admin-token-file", key, "--user", "a", "--cluster", "c"},
 		{"vault", "rotate"},
 		{"vault", "check", "--url", "http://127.0.0.1:1"},
 		{"vault", "repair", "--url", "http://127.0.0.1:1", "--admin-token-file", filepath.Join(dir, "missing")},

@@ -280,6 +280,11 @@ func (a *AdminClient) Check(ctx context.Context) (CheckResult, error) {
 	return res, err
 }
 
+// SetFlag sets a user's or a cluster's valid flag.
+func (a *AdminClient) SetFlag(ctx context.Context, req FlagsRequest) error {
+	return doJSON(ctx, a.hc, a.base+PathAdminFlags, a.token, req, &FlagsRequest{}, a.Timeout, maxAnswer)
+}
+
 // Repair runs the repair bot now.
 func (a *AdminClient) Repair(ctx context.Context) (RepairResult, error) {
 	var res RepairResult

@@ -1,8 +1,10 @@
 package vaulthttp
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -34,6 +36,7 @@ const (
 	PathAdminRotate   = "/center/v1/admin/rotate"
 	PathAdminCheck    = "/center/v1/admin/check"
 	PathAdminRepair   = "/center/v1/admin/repair"
+	PathAdminFlags    = "/center/v1/admin/flags"
 	DefaultCenterBody = 1 << 20
 )
 
@@ -280,6 +283,7 @@ func (s *CenterServer) routes() {
 	s.adminRoute(PathAdminRotate, func(ctx context.Context) (any, error) { return s.Rotate(ctx) })
 	s.adminRoute(PathAdminCheck, func(ctx context.Context) (any, error) { return s.Check(ctx) })
 	s.adminRoute(PathAdminRepair, func(ctx context.Context) (any, error) { return s.Repair(ctx) })
+	s.mux.HandleFunc(PathAdminFlags, s.adminFlags)
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !allow(w, r, http.MethodGet) {
 			return
@@ -359,6 +363,62 @@ func handle[Req, Res any](s *CenterServer, path string, clusterOf func(*Req) str
 		}
 		writeJSON(rec, http.StatusOK, res)
 	})
+}
+
+// FlagsRequest sets a user's or a cluster's valid flag (Figs. 17A/B): a
+// disabled one can no longer register, acquire or transfer.
+type FlagsRequest struct {
+	User    string `json:"user,omitempty"`
+	Cluster string `json:"cluster,omitempty"`
+	Enabled bool   `json:"enabled"`
+}
+
+// adminFlags serves POST /center/v1/admin/flags.
+func (s *CenterServer) adminFlags(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() { s.metrics.requests.WithLabelValues("admin/flags", statusLabel(rec.status)).Inc() }()
+	if !allow(rec, r, http.MethodPost) {
+		return
+	}
+	if tok, ok := bearer(r); !ok || !s.admin.Matches(tok) {
+		writeError(rec, http.StatusUnauthorized, "unauthorized", "missing or wrong admin token")
+		return
+	}
+	b, err := readBody(rec, r, 1<<10)
+	if err != nil {
+		requestError(rec, err)
+		return
+	}
+	var req FlagsRequest
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || (req.User == "") == (req.Cluster == "") {
+		writeError(rec, http.StatusBadRequest, "invalid", `give exactly one of "user" or "cluster", and "enabled"`)
+		return
+	}
+	set := func(id string, on bool) error {
+		if on {
+			return s.center.Users().Enable(id)
+		}
+		return s.center.Users().Disable(id)
+	}
+	id := req.User
+	if req.Cluster != "" {
+		id = req.Cluster
+		set = func(id string, on bool) error {
+			if on {
+				return s.center.Clusters().Enable(id)
+			}
+			return s.center.Clusters().Disable(id)
+		}
+	}
+	if err := set(id, req.Enabled); err != nil {
+		status, we := wireErrorOf(err)
+		writeErrorBody(rec, status, we)
+		return
+	}
+	s.log.Info("valid flag set", "user", req.User, "cluster", req.Cluster, "enabled", req.Enabled)
+	writeJSON(rec, http.StatusOK, req)
 }
 
 // adminRoute registers an operator endpoint: POST with the admin token and
