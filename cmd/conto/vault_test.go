@@ -261,11 +261,42 @@ func TestVaultProcesses(t *testing.T) {
 	}
 	acquireAll("after the transfer")
 
+	// A thief copies c1's store (stopped for a consistent copy) before the
+	// rotation.
+	c1.proc.stop()
+	stolen := filepath.Join(dir, "stolen-c1")
+	copyTree(t, filepath.Join(dir, "c1"), stolen)
+	c1.proc.start(t, bin)
+	waitHTTP(t, c1.proc, c1.url+"/readyz")
+
 	// Rotation by the operator command.
 	if code, out := runConto(t, bin, "vault", "rotate", "--url", centerURL, "--admin-token-file", centerAdmin, "--timeout", "30s"); code != 0 || !strings.Contains(out, "to 2") {
 		t.Fatalf("conto vault rotate: exit %d\n%s", code, out)
 	}
-	acquireAll("after rotation")
+	acquireAll("after rotation") // c1 re-keyed (and acknowledged) to serve these
+
+	// The stolen copy, run as c1 with c1's own key: its handles are of the
+	// old epoch and the center refuses it the old mapping, so it cannot
+	// turn its bodies back into any item.
+	thiefAddr := freeAddr(t)
+	thief := &vaultProc{name: "thief", log: filepath.Join(dir, "thief.log"), args: []string{"vault", "cluster",
+		"--data", stolen, "--center", centerURL, "--name", "c1", "--key-file", filepath.Join(dir, "c1.key"),
+		"--http", thiefAddr, "--peer-key-file", filepath.Join(dir, "peer.key"), "--sync-every", "1s"}}
+	thief.start(t, bin)
+	select {
+	case <-thief.done: // refused at start: the expected outcome
+	case <-time.After(15 * time.Second):
+		for _, it := range items {
+			if st, b := vaultReq(t, "GET", "http://"+thiefAddr+"/v1/values/"+it.id, alice, nil); st == http.StatusOK || bytes.Equal(b, it.data) {
+				t.Fatalf("the stolen pre-rotation store served item %s after the rotation", it.id)
+			}
+		}
+		thief.stop()
+	}
+	if log, _ := os.ReadFile(thief.log); len(log) > 0 {
+		t.Logf("the thief's cluster process said:\n%s", log)
+	}
+	acquireAll("after the thief tried")
 	if code, out := runConto(t, bin, "vault", "check", "--url", centerURL, "--admin-token-file", centerAdmin, "--timeout", "30s"); code != 0 {
 		t.Fatalf("conto vault check on a clean chain: exit %d\n%s", code, out)
 	}
@@ -506,5 +537,31 @@ func (s *mailSink) waitFor(t *testing.T, addr, text string, d time.Duration) str
 			return ""
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// copyTree copies a directory tree (regular files only).
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o700)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o600)
+	})
+	if err != nil {
+		t.Fatalf("copy %s: %v", from, err)
 	}
 }
