@@ -83,6 +83,27 @@ func TestNodesJoinAndForward(t *testing.T) {
 			t.Fatalf("follower read after the barrier misses account %d", id)
 		}
 	}
+	// Every batch's stamp verifies, those forwarded by a follower included:
+	// the leader re-seals what it stamps with its own clock.
+	for part, p := range first.Partitions() {
+		blocks, _, err := p.Store().ChainBlocks(1, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamped := 0
+		for _, b := range blocks {
+			if b.Block.Stamp.IsZero() {
+				continue
+			}
+			stamped++
+			if err := b.Block.Stamp.Verify(uint32(part), b.Block.Time); err != nil {
+				t.Fatalf("partition %d version %d: stamp: %v", part, b.Block.Version, err)
+			}
+		}
+		if stamped < 3 {
+			t.Fatalf("partition %d: %d stamped blocks, want every write's", part, stamped)
+		}
+	}
 	// Joining an unknown partition set or garbage fails cleanly.
 	if err := (&Node{id: "x", mux: first.mux}).Join(context.Background(), "127.0.0.1:1"); err == nil {
 		t.Fatal("join to a closed port succeeded")

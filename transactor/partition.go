@@ -476,6 +476,23 @@ func (p *Partition) seal(b *ledger.Batch) error {
 	return nil
 }
 
+// reseal replaces a forwarded command's chain seal with this leader's: the
+// follower signed its stamp over its own clock, which the leader has just
+// replaced, and stamps are the leader's to sign. Format-1 commands carry
+// no seal.
+func (p *Partition) reseal(data []byte) error {
+	if len(data) < sealedHeader || data[0] != commandMagic || data[1] != commandFormat {
+		return nil
+	}
+	b := ledger.Batch{Time: le.Uint64(data[8:])}
+	if err := p.seal(&b); err != nil {
+		return err
+	}
+	data[3] = b.Seal.Alg
+	copy(data[headerSize:sealedHeader], b.Seal.Stamp[:])
+	return nil
+}
+
 // Checkpoint returns the newest signed checkpoint of the partition's
 // chains; with now, it first signs one of the latest system hash.
 func (p *Partition) Checkpoint(now bool) (hashchain.Checkpoint, error) {

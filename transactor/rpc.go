@@ -114,6 +114,10 @@ func (n *Node) serveForward(conn net.Conn, partition byte) {
 	} else {
 		if len(data) >= headerSize { // the leader's clock stamps every batch
 			le.PutUint64(data[8:], uint64(time.Now().UnixNano()))
+			if err := p.reseal(data); err != nil {
+				writeFrame(conn, encodeResponse(nil, err))
+				return
+			}
 		}
 		pr := &Proposal{p: p, f: p.raft.Apply(data, p.cfg.ApplyTimeout)}
 		resp, err = pr.Wait()
