@@ -162,7 +162,21 @@ func (s *Store) chainBlock(job *writeJob) (*hashchain.Block, error) {
 		}
 		clear(s.headsMoved)
 	}
+	metaLast(job)
 	return blk, nil
+}
+
+// metaLast moves the meta key back to the end of the job's writes: Badger
+// may split a big write batch into several transactions, and meta written
+// last is what makes a torn batch invisible (load trusts meta).
+func metaLast(job *writeJob) {
+	for i := range job.kvs {
+		if len(job.kvs[i].key) == 1 && job.kvs[i].key[0] == prefixMeta {
+			m := job.kvs[i]
+			job.kvs = append(append(job.kvs[:i], job.kvs[i+1:]...), m)
+			return
+		}
+	}
 }
 
 func encodeHead(h hashchain.Head) []byte {

@@ -49,7 +49,21 @@ func (s *Store) load() error {
 		}
 	}
 	s.state, s.applied, s.visible, s.index, s.kv = st, m.Version, m.Version, index, keys
-	return s.loadChains(m)
+	if err := s.loadChains(m); err != nil {
+		return err
+	}
+	// Whoever signs checkpoints learns the system hash the store holds
+	// (after a restart or a snapshot restore, before the next batch).
+	v, sys := s.chains.System()
+	if v > 0 && v != m.Version {
+		// Every batch writes its chain block with meta: a store whose meta
+		// is ahead lost chain blocks, and chaining on would diverge.
+		return fmt.Errorf("%w: the store is at version %d but its last chain block is %d", ErrChain, m.Version, v)
+	}
+	if v > 0 && s.opts.OnSystemHash != nil {
+		s.opts.OnSystemHash(v, s.chainAlg, sys)
+	}
+	return nil
 }
 
 func loadState(db *badger.DB, m meta, st *ledger.State, index *versionIndex) error {

@@ -248,3 +248,36 @@ func TestChainsSurviveRestart(t *testing.T) {
 		t.Fatalf("after restart and one more batch: %v", err)
 	}
 }
+
+// A chain block missing at the store's last version (meta ahead of the
+// chains, as a torn write before meta moved last could leave) refuses to
+// open instead of chaining on from the wrong place.
+func TestOpenRefusesMetaAheadOfTheChains(t *testing.T) {
+	dir, _ := chainedLedger(t, 1)
+	db := openForTamper(t, dir)
+	write(t, db, u64Key(prefixChain, 6), 6, nil)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), indexEvery: 1})
+	if err == nil {
+		s.Close()
+		t.Fatal("a store whose last chain block is gone opened")
+	}
+	if !errors.Is(err, ErrChain) {
+		t.Fatalf("open: %v, want ErrChain", err)
+	}
+}
+
+// Meta stays the last write of a batch after the chain stage adds its keys.
+func TestMetaIsWrittenLast(t *testing.T) {
+	job := &writeJob{}
+	job.add([]byte{prefixBlock, 1}, nil)
+	job.add(metaKey, []byte("meta"))
+	job.add(u64Key(prefixChain, 1), nil)
+	job.add(idKey(prefixHead, ledger.U128(1)), nil)
+	metaLast(job)
+	if len(job.kvs) != 4 || string(job.kvs[3].key) != string(metaKey) {
+		t.Fatalf("writes in order %q", job.kvs)
+	}
+}

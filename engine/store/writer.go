@@ -53,9 +53,14 @@ func (s *Store) startWriter() {
 // chainer folds each job into the chains and adds its chain block to it.
 func (s *Store) chainer() {
 	defer close(s.chained)
+	var failed error // after a failure nothing more is chained: the store is broken
 	for job := range s.jobs {
-		if job.chain != nil {
+		switch {
+		case failed != nil:
+			job.chainErr = failed
+		case job.chain != nil:
 			job.blk, job.chainErr = s.chainBlock(job)
+			failed = job.chainErr
 		}
 		s.chained <- job
 	}
@@ -74,6 +79,7 @@ func (s *Store) writer() {
 		if !broken && err == nil {
 			err = s.write(job)
 		}
+		written := !broken && err == nil
 		job.arena.reset()
 		s.arenas <- job.arena
 		s.mu.Lock()
@@ -88,7 +94,7 @@ func (s *Store) writer() {
 		}
 		s.visibleCond.Broadcast()
 		s.mu.Unlock()
-		if err == nil && blk != nil && s.opts.OnSystemHash != nil {
+		if written && blk != nil && s.opts.OnSystemHash != nil { // only what is in Badger is signed
 			s.opts.OnSystemHash(blk.Version, blk.Alg, blk.System)
 		}
 	}
