@@ -222,22 +222,28 @@ func (s *Server) proveIn(ctx *fasthttp.RequestCtx, p *transactor.Partition, id l
 	}
 	out := wire.TransferProof{Transfer: wire.FromTransfer(&pr.Transfer), Partition: uint32(p.Number()),
 		Version: wire.U64(pr.Version), LeafIndex: pr.LeafIndex, TreeSize: pr.TreeSize, Leaf: pr.Leaf,
-		AuditPath: pr.AuditPath, Block: systemLink(pr.Block), Prev: pr.Block.Prev,
+		AuditPath: pr.AuditPath, Block: s.systemLink(pr.Block), Prev: pr.Block.Prev,
 		DebitCommitment: pr.DebitCommit, CreditCommitment: pr.CreditCommit, Slot: pr.Slot,
 		SystemPath: make([]wire.SystemLink, len(path)), Checkpoint: wire.FromCheckpoint(&cp)}
 	if pr.Link != nil {
 		out.Corrects = &wire.ChainLink{TransferID: wire.U128(pr.Link.ID), M: pr.Link.M}
 	}
 	for i := range path {
-		out.SystemPath[i] = systemLink(&path[i])
+		out.SystemPath[i] = s.systemLink(&path[i])
 	}
 	writeJSON(ctx, 200, out)
 }
 
-func systemLink(b *hashchain.Block) wire.SystemLink {
-	stamp := make([]byte, hashchain.StampSize)
-	b.Stamp.Encode(stamp)
-	return wire.SystemLink{Version: wire.U64(b.Version), Alg: b.Alg.String(), Time: wire.U64(b.Time), Stamp: stamp, Root: b.Root}
+// systemLink is what a block adds to the system hash. Its stamp is shown
+// only in the public view: the stamp's nonce derives every salt of the
+// batch.
+func (s *Server) systemLink(b *hashchain.Block) wire.SystemLink {
+	l := wire.SystemLink{Version: wire.U64(b.Version), Alg: b.Alg.String(), Time: wire.U64(b.Time), Root: b.Root}
+	if !s.cfg.PrivateChains {
+		l.Stamp = make([]byte, hashchain.StampSize)
+		b.Stamp.Encode(l.Stamp)
+	}
+	return l
 }
 
 // chainError answers a chain read that failed.

@@ -115,7 +115,14 @@ func (c *checkpointer) signLocked() (hashchain.Checkpoint, error) {
 		return c.all[n-1], nil
 	}
 	cp := hashchain.SignCheckpoint(c.key, c.partition, c.cur.Version, c.cur.Alg, c.cur.System, uint64(time.Now().UnixNano()))
+	end, err := c.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return cp, fmt.Errorf("checkpoints: %w", err)
+	}
 	if _, err := c.f.Write(mustMarshal(cp)); err != nil {
+		// A partial record would misalign every later one: cut it off.
+		c.f.Truncate(end)
+		c.f.Seek(end, io.SeekStart)
 		return cp, fmt.Errorf("checkpoints: append: %w", err)
 	}
 	if err := c.f.Sync(); err != nil {

@@ -88,6 +88,7 @@ func verifyData(dir string, trusted [][32]byte, stdout io.Writer, progress func(
 	}
 	checkpointKeys := trusted
 	if len(checkpointKeys) == 0 {
+		fmt.Fprintf(stdout, "note: trusting the checkpoint key in %s (node.key.pub); whoever can change this directory can change that key too: pin it with --trust-key\n", dir)
 		pub, err := readPublicKey(filepath.Join(dir, "node.key.pub"))
 		if err != nil {
 			return err
@@ -99,6 +100,9 @@ func verifyData(dir string, trusted [][32]byte, stdout io.Writer, progress func(
 		cps, err := readCheckpointsFile(filepath.Join(pdir, "checkpoints"))
 		if err != nil {
 			return fmt.Errorf("partition %d: %w", p, err)
+		}
+		if len(cps) == 0 {
+			fmt.Fprintf(stdout, "partition %d: warning: no signed checkpoint; the chains recompute but nothing anchors them\n", p)
 		}
 		for _, cp := range cps {
 			if !containsKey(checkpointKeys, cp.PublicKey) {

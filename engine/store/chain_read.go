@@ -208,6 +208,9 @@ func (s *Store) SystemPath(from, to uint64) ([]hashchain.Block, error) {
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, err
 	}
+	if to >= from && (len(out) == 0 || out[len(out)-1].Version != to) {
+		return nil, fmt.Errorf("%w: no chain block at version %d yet", ErrChain, to)
+	}
 	return out, nil
 }
 

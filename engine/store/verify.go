@@ -82,7 +82,9 @@ type verifier struct {
 	created map[ledger.Uint128]bool
 	born    map[ledger.Uint128]ledger.Account // each account's creation record
 	heads   map[uint64][]storedHead           // 'h' values by the version that wrote them
-	report  *VerifyReport
+	// lastBlock is the version of the last chain block recomputed.
+	lastBlock uint64
+	report    *VerifyReport
 }
 
 type storedHead struct {
@@ -112,6 +114,10 @@ func (v *verifier) run() error {
 	})
 	if err != nil {
 		return err
+	}
+	if v.report.Blocks > 0 && v.lastBlock != v.meta.Version {
+		return fmt.Errorf("version %d: the store's last batch has no chain block (the chain ends at version %d): blocks were deleted from its end",
+			v.meta.Version, v.lastBlock)
 	}
 	if err := v.accountsNow(); err != nil {
 		return err
@@ -201,6 +207,7 @@ func (v *verifier) block(stored *hashchain.Block) error {
 		}
 	}
 	v.systems[ver] = got.System
+	v.lastBlock = ver
 	v.report.Blocks++
 	v.report.Events += len(got.Events)
 	return nil

@@ -281,3 +281,17 @@ func TestMetaIsWrittenLast(t *testing.T) {
 		t.Fatalf("writes in order %q", job.kvs)
 	}
 }
+
+// Deleting the newest batch whole (its transfer, delta and chain blocks,
+// meta untouched) is caught: the store's version has no chain block.
+func TestVerifyCatchesADeletedTail(t *testing.T) {
+	dir, key := chainedLedger(t, 0)
+	db := openForTamper(t, dir)
+	for _, p := range []byte{prefixBlock, prefixDelta, prefixChain} {
+		write(t, db, u64Key(p, 6), 6, nil)
+	}
+	_, err := verifyDB(db, VerifyOptions{Dir: dir, Trusted: [][32]byte{pub(key)}})
+	if err == nil || !strings.Contains(err.Error(), "deleted from its end") {
+		t.Fatalf("verify after deleting the last batch: %v", err)
+	}
+}

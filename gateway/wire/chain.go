@@ -255,7 +255,7 @@ type SystemLink struct {
 	Version U64            `json:"version"`
 	Alg     string         `json:"alg"`
 	Time    U64            `json:"time"`
-	Stamp   Hex            `json:"stamp"`
+	Stamp   Hex            `json:"stamp,omitempty"` // left out in a private view
 	Root    hashchain.Hash `json:"root"`
 }
 
