@@ -49,7 +49,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 	if o.APIKey != "" {
 		opts = append(opts, client.WithAPIKey(o.APIKey))
 	}
-	a := &auditor{o: o, c: client.New(o.URL, opts...), rep: &Report{},
+	a := &auditor{o: o, pinned: len(o.Trusted) > 0, c: client.New(o.URL, opts...), rep: &Report{},
 		accounts: map[ledger.Uint128]*accountState{}, transfers: map[ledger.Uint128][]byte{}, through: map[int]uint64{},
 		ms: map[ledger.Uint128]hashchain.Hash{}}
 	if o.Progress == nil {
@@ -60,6 +60,7 @@ func Verify(ctx context.Context, o Options) (*Report, error) {
 
 type auditor struct {
 	o         Options
+	pinned    bool // keys were given: stamps must be signed by them too
 	c         *client.Client
 	rep       *Report
 	accounts  map[ledger.Uint128]*accountState
@@ -72,7 +73,8 @@ type auditor struct {
 type accountState struct {
 	partition int
 	genesis   ledger.Account
-	heads     []hashchain.Hash // after each record, genesis first
+	heads     []hashchain.Hash          // after each record, genesis first
+	records   []hashchain.AccountRecord // every record, as the blocks recompute them
 	balances  hashchain.Balances
 }
 
@@ -94,7 +96,14 @@ func (a *auditor) run(ctx context.Context) error {
 
 // checkpoints reads and checks the latest signed checkpoints.
 func (a *auditor) checkpoints(ctx context.Context) ([]hashchain.Checkpoint, error) {
-	raw, err := a.c.LatestCheckpoints(ctx)
+	// A fresh checkpoint anchors everything up to now; without one (the
+	// server refuses to sign) the latest is used, and blocks after it are
+	// not audited.
+	raw, err := a.c.SignCheckpoints(ctx)
+	var refused *client.APIError
+	if errors.As(err, &refused) && refused.Status < 500 {
+		raw, err = a.c.LatestCheckpoints(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
@@ -132,6 +141,24 @@ func (a *auditor) trust(key [32]byte) error {
 	return fmt.Errorf("signed by untrusted key %x", key)
 }
 
+// trusted reports whether key is one of the pinned keys.
+func (a *auditor) trusted(key [32]byte) bool {
+	for _, k := range a.o.Trusted {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+func copyLink(l *hashchain.Link) *hashchain.Link {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	return &c
+}
+
 // partition recomputes every chain block of one partition, holding the
 // system hash to the signed checkpoint at its version. Blocks after the
 // checkpoint are recomputed too (a busy server goes on committing), and the
@@ -152,6 +179,9 @@ func (a *auditor) partition(ctx context.Context, cp hashchain.Checkpoint) error 
 			}
 			if !held && uint64(wb.Version) > cp.Version {
 				return fmt.Errorf("the signed checkpoint is at version %d, which no chain block served has", cp.Version)
+			}
+			if held { // what follows the checkpoint is anchored by no signature
+				return nil
 			}
 			sys, err := a.block(chains, int(cp.Partition), wb)
 			if err != nil {
@@ -191,6 +221,16 @@ func (a *auditor) block(chains *hashchain.Chains, partition int, wb *wire.ChainB
 		if err := served.Stamp.Verify(uint32(partition), served.Time); err != nil {
 			return hashchain.Hash{}, fmt.Errorf("version %d: stamp: %w", served.Version, err)
 		}
+		if a.pinned && !a.trusted(served.Stamp.PublicKey) {
+			return hashchain.Hash{}, fmt.Errorf("version %d: stamp signed by untrusted key %x", served.Version, served.Stamp.PublicKey)
+		}
+	}
+	for i := range in.Events {
+		if l := in.Events[i].Link; l != nil {
+			if m, ok := a.ms[l.ID]; !ok || m != l.M {
+				return hashchain.Hash{}, fmt.Errorf("version %d: event %d corrects transfer %v naming hash %s; its hash is %s", served.Version, i, l.ID, l.M, m)
+			}
+		}
 	}
 	born := map[ledger.Uint128]ledger.Account{}
 	for i := range wb.Genesis {
@@ -210,6 +250,9 @@ func (a *auditor) block(chains *hashchain.Chains, partition int, wb *wire.ChainB
 		if r.Kind != hashchain.RecordMigration {
 			st.heads = append(st.heads, r.Head)
 		}
+		c := *r
+		c.Record, c.Link = append([]byte(nil), r.Record...), copyLink(r.Link)
+		st.records = append(st.records, c)
 		if r.Kind == hashchain.RecordTransfer || r.Kind == hashchain.RecordExpiry {
 			st.balances = r.Balances
 		}
@@ -355,18 +398,18 @@ func (a *auditor) accountChain(ctx context.Context, id ledger.Uint128, st *accou
 	if err := hashchain.VerifyAccountRecords(id, hashchain.Head{}, recs); err != nil {
 		return fmt.Errorf("account %v: chain: %w", id, err)
 	}
-	var heads []hashchain.Hash
+	var served []hashchain.AccountRecord
 	for i := range recs {
-		if recs[i].Kind != hashchain.RecordMigration && recs[i].Version <= a.through[st.partition] {
-			heads = append(heads, recs[i].Head)
+		if recs[i].Version <= a.through[st.partition] {
+			served = append(served, recs[i])
 		}
 	}
-	if len(heads) != len(st.heads) {
-		return fmt.Errorf("account %v: chain has %d records, the blocks %d", id, len(heads), len(st.heads))
+	if len(served) != len(st.records) {
+		return fmt.Errorf("account %v: chain has %d records, the blocks %d", id, len(served), len(st.records))
 	}
-	for i := range heads {
-		if heads[i] != st.heads[i] {
-			return fmt.Errorf("account %v: chain record %d has head %s, the blocks give %s", id, i, heads[i], st.heads[i])
+	for i := range served {
+		if what := recordDiff(&served[i], &st.records[i]); what != "" {
+			return fmt.Errorf("account %v: chain record %d: %s differs from what the blocks give", id, i, what)
 		}
 	}
 	return nil
@@ -428,6 +471,18 @@ func (a *auditor) proof(ctx context.Context, id ledger.Uint128) error {
 	if !hashchain.VerifyInclusion(alg, p.Leaf, p.LeafIndex, p.TreeSize, p.AuditPath, p.Block.Root) {
 		return fail("the audit path does not lead to the block's root")
 	}
+	if p.Block.Version != p.Version || p.Checkpoint.Partition != p.Partition {
+		return fail("block version %d for version %d, checkpoint of partition %d for partition %d",
+			p.Block.Version, p.Version, p.Checkpoint.Partition, p.Partition)
+	}
+	ev := hashchain.Event{Kind: hashchain.EventTransfer, Slot: p.Slot, ID: t.ID, Timestamp: t.Timestamp,
+		DebitID: t.DebitAccountID, CreditID: t.CreditAccountID}
+	if p.Corrects != nil {
+		ev.Link = &hashchain.Link{ID: ledger.Uint128(p.Corrects.TransferID), M: p.Corrects.M}
+	}
+	if m := hashchain.IntermediateHash(alg, &ev, rec, p.DebitCommitment, p.CreditCommitment); m != p.Leaf {
+		return fail("its transfer, slot, commitments and link hash to %s, not its leaf %s", m, p.Leaf)
+	}
 	sys, err := fold(p.Prev, append([]wire.SystemLink{p.Block}, p.SystemPath...))
 	if err != nil {
 		return fail("%v", err)
@@ -458,4 +513,30 @@ func fold(prev hashchain.Hash, links []wire.SystemLink) (hashchain.Hash, error) 
 		prev = hashchain.SystemHash(alg, prev, uint64(l.Version), uint64(l.Time), l.Root)
 	}
 	return prev, nil
+}
+
+// recordDiff names the first field in which a served chain record differs
+// from the recomputed one (a private view's hidden fields are not compared).
+func recordDiff(got, want *hashchain.AccountRecord) string {
+	switch {
+	case got.Kind != want.Kind:
+		return "kind"
+	case got.Version != want.Version, got.Slot != want.Slot, got.Timestamp != want.Timestamp:
+		return "version, slot or time"
+	case got.TransferID != want.TransferID, got.CounterID != want.CounterID, got.Debit != want.Debit:
+		return "transfer, counterparty or side"
+	case got.Alg != want.Alg, got.Prev != want.Prev, got.Head != want.Head, got.M != want.M:
+		return "hashes"
+	case got.Balances != want.Balances:
+		return "balances"
+	case got.Salt != want.Salt, got.Counter != want.Counter:
+		return "salt or counterparty commitment"
+	case !got.CounterHead.IsZero() && (got.CounterHead != want.CounterHead || got.CounterSalt != want.CounterSalt || got.CounterBalances != want.CounterBalances):
+		return "counterparty's opening"
+	case (got.Link == nil) != (want.Link == nil), got.Link != nil && *got.Link != *want.Link:
+		return "correction link"
+	case got.Record != nil && string(got.Record) != string(want.Record):
+		return "transfer record"
+	}
+	return ""
 }

@@ -172,6 +172,8 @@ func TestLyingServerIsCaught(t *testing.T) {
 		{"a balance in an account's chain", suffix("/chain"), `"credits_posted":"1`, `"credits_posted":"2`, "chain"},
 		{"a balance in a chain block event", prefix("/v1/chain/blocks"), `"debits_posted":"1`, `"debits_posted":"2`, "version"},
 		{"the system hash of a checkpoint", prefix("/v1/checkpoints"), `"system":"`, `"system":"0`, "checkpoint"},
+		{"a counterparty in an account's chain", suffix("/chain"), `"counterparty_id":"`, `"counterparty_id":"9`, "account"},
+		{"a slot in a proof", suffix("/proof"), `"slot":0`, `"slot":1`, "hash to"},
 	}
 	for _, c := range cases {
 		l := &liar{target: target, path: c.path, from: c.from, to: c.to}
