@@ -53,8 +53,9 @@ type serveConfig struct {
 	// Handoff is how coalesced batches reach the engine: "ring" (shared
 	// memory, as to a separate front) or "direct" (a function call).
 	Handoff string `json:"handoff"`
-	// Vault runs the split-storage module (SPEC §7) in this process.
-	Vault            bool          `json:"vault"`
+	// Vault runs the split-storage module (SPEC §7) in this process. A
+	// flag only (--vault=false): a config file cannot tell false from unset.
+	Vault            bool          `json:"-"`
 	VaultRotateEvery time.Duration `json:"vault_rotate_every"`
 }
 
@@ -147,6 +148,9 @@ func (c *serveConfig) merge(path string, set map[string]bool) error {
 	pick("chain-alg", &c.ChainAlg, fromFile.ChainAlg)
 	pick("chain-view", &c.ChainView, fromFile.ChainView)
 	pick("handoff", &c.Handoff, fromFile.Handoff)
+	if !set["vault-rotate-every"] && fromFile.VaultRotateEvery != 0 {
+		c.VaultRotateEvery = fromFile.VaultRotateEvery // JSON: nanoseconds
+	}
 	if !set["checkpoint-every"] && fromFile.CheckpointEvery != 0 {
 		c.CheckpointEvery = fromFile.CheckpointEvery
 	}

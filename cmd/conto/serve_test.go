@@ -19,6 +19,8 @@ func TestParseServe(t *testing.T) {
 	if _, err := gateway.NewAPIKey(withKey, "k"); err != nil {
 		t.Fatal(err)
 	}
+	chainCfg := filepath.Join(dir, "chain.json")
+	os.WriteFile(chainCfg, []byte(`{"chain_alg":"blake2b-256","checkpoint_every":7,"chain_view":"private","handoff":"direct","vault_rotate_every":3600000000000}`), 0o644)
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"partitons":4}`), 0o644)
 	cases := []struct {
@@ -32,6 +34,14 @@ func TestParseServe(t *testing.T) {
 		{[]string{"--config", cfgFile, "--partitions", "2"}, "", func(c serveConfig) bool {
 			return c.Data == "/from/file" && c.Partitions == 2 && c.BatchWindow == 2*time.Millisecond
 		}},
+		{[]string{"--config", chainCfg}, "", func(c serveConfig) bool {
+			return c.ChainAlg == "blake2b-256" && c.CheckpointEvery == 7 && c.ChainView == "private" && c.Handoff == "direct" &&
+				c.VaultRotateEvery == time.Hour && c.Vault
+		}},
+		{[]string{"--chain-alg", "md5"}, "chain-alg", nil},
+		{[]string{"--chain-view", "secret"}, "chain-view", nil},
+		{[]string{"--handoff", "pigeon"}, "handoff", nil},
+		{[]string{"--vault-rotate-every", "48h"}, "vault-rotate-every", nil},
 		{[]string{"--http", "0.0.0.0:7070"}, "without authentication", nil},
 		{[]string{"--http", "0.0.0.0:7070", "--insecure"}, "", func(c serveConfig) bool { return c.Insecure }},
 		{[]string{"--http", "0.0.0.0:7070", "--data", withKey}, "", func(c serveConfig) bool { return !c.Insecure }},
