@@ -30,6 +30,10 @@ type Options struct {
 	Progress func(string)
 	// PageSize is the blocks or records read per request (default 100).
 	PageSize int
+	// Partitions, if set, is how many partitions the cluster has: a
+	// partition the server leaves out of its checkpoints is then an error,
+	// not a partition silently unaudited.
+	Partitions int
 }
 
 // Report sums up a verification that passed.
@@ -123,6 +127,17 @@ func (a *auditor) checkpoints(ctx context.Context) ([]hashchain.Checkpoint, erro
 	}
 	if len(out) == 0 {
 		return nil, errors.New("the server has no signed checkpoint")
+	}
+	if a.o.Partitions > 0 {
+		seen := map[uint32]bool{}
+		for _, cp := range out {
+			seen[cp.Partition] = true
+		}
+		for p := 0; p < a.o.Partitions; p++ {
+			if !seen[uint32(p)] {
+				return nil, fmt.Errorf("partition %d has no signed checkpoint (the cluster has %d partitions)", p, a.o.Partitions)
+			}
+		}
 	}
 	return out, nil
 }

@@ -108,6 +108,14 @@ func TestHonestServerVerifies(t *testing.T) {
 	if err != nil || !rep.TrustedOnFirstUse || rep.Key != key {
 		t.Fatalf("unpinned: %+v, %v", rep, err)
 	}
+	// The server's two partitions both answer; a third it "left out" fails.
+	if _, err := Verify(context.Background(), Options{URL: base, Trusted: [][32]byte{key}, Partitions: 2}); err != nil {
+		t.Fatalf("with the partition count: %v", err)
+	}
+	if _, err := Verify(context.Background(), Options{URL: base, Trusted: [][32]byte{key}, Partitions: 3}); err == nil ||
+		!strings.Contains(err.Error(), "partition 2 has no signed checkpoint") {
+		t.Fatalf("a partition missing from the checkpoints: %v", err)
+	}
 	// A pinned key that is not the server's fails.
 	if _, err := Verify(context.Background(), Options{URL: base, Trusted: [][32]byte{{1}}}); err == nil || !strings.Contains(err.Error(), "untrusted key") {
 		t.Fatalf("another pinned key: %v", err)

@@ -32,6 +32,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	var trust multiFlag
 	fs.Var(&trust, "trust-key", "hex ed25519 public key allowed to sign checkpoints and stamps (repeatable); default: --data trusts its node.key.pub for checkpoints, --url the key the server names")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
+	partitions := fs.Int("partitions", 0, "--url: the cluster's partition count; a partition the server leaves out then fails the check")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "usage: conto verify (--data DIR | --url URL) [flags]")
@@ -61,7 +62,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		defer cancel()
 		var rep *audit.Report
-		rep, err = audit.Verify(ctx, audit.Options{URL: *url, APIKey: *apiKey, Trusted: keys, Progress: progress})
+		rep, err = audit.Verify(ctx, audit.Options{URL: *url, APIKey: *apiKey, Trusted: keys, Progress: progress, Partitions: *partitions})
 		if err == nil {
 			fmt.Fprintf(stdout, "ok: %d blocks, %d events, %d accounts, %d transfers, %d checkpoints verified through %s\n",
 				rep.Blocks, rep.Events, rep.Accounts, rep.Transfers, rep.Checkpoints, *url)
