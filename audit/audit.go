@@ -228,7 +228,7 @@ func (a *auditor) partition(ctx context.Context, cp hashchain.Checkpoint) error 
 // block recomputes one served chain block from the records it carries and
 // compares it with what was served.
 func (a *auditor) block(chains *hashchain.Chains, partition int, wb *wire.ChainBlock) (hashchain.Hash, error) {
-	served, in, err := fromWire(wb)
+	served, in, err := wb.ToHashchain()
 	if err != nil {
 		return hashchain.Hash{}, fmt.Errorf("version %d: %w", wb.Version, err)
 	}
@@ -292,69 +292,6 @@ func (a *auditor) block(chains *hashchain.Chains, partition int, wb *wire.ChainB
 	a.rep.Blocks++
 	a.rep.Events += len(got.Events)
 	return got.System, nil
-}
-
-// fromWire turns a served block into the block as served and the input
-// that recomputes it.
-func fromWire(wb *wire.ChainBlock) (*hashchain.Block, *hashchain.BatchInput, error) {
-	alg, err := hashchain.ParseAlg(wb.Alg)
-	if err != nil {
-		return nil, nil, err
-	}
-	stamp, err := hashchain.DecodeStamp(wb.Stamp)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stamp: %w", err)
-	}
-	b := &hashchain.Block{Alg: alg, Version: uint64(wb.Version), Time: uint64(wb.Time), Stamp: stamp,
-		Prev: wb.Prev, System: wb.System, Root: wb.Root}
-	in := &hashchain.BatchInput{Alg: alg, Version: b.Version, Time: b.Time, Stamp: stamp}
-	for i := range wb.Genesis {
-		acc := wb.Genesis[i].Account.ToLedger()
-		rec := make([]byte, ledger.RecordSize)
-		ledger.EncodeAccount(rec, &acc)
-		in.Accounts = append(in.Accounts, rec)
-		b.Genesis = append(b.Genesis, hashchain.GenesisEntry{ID: acc.ID, Hash: wb.Genesis[i].Hash})
-	}
-	in.Records = make([]byte, len(wb.Transfers)*ledger.RecordSize)
-	for i := range wb.Transfers {
-		t := wb.Transfers[i].ToLedger()
-		ledger.EncodeTransfer(in.Records[i*ledger.RecordSize:], &t)
-	}
-	for i := range wb.Events {
-		ev, err := eventFromWire(&wb.Events[i])
-		if err != nil {
-			return nil, nil, fmt.Errorf("event %d: %w", i, err)
-		}
-		b.Events = append(b.Events, ev)
-		ev.M, ev.DebitPrev, ev.CreditPrev = hashchain.Hash{}, hashchain.Hash{}, hashchain.Hash{}
-		in.Events = append(in.Events, ev)
-	}
-	return b, in, nil
-}
-
-func eventFromWire(we *wire.ChainEvent) (hashchain.Event, error) {
-	ev := hashchain.Event{Slot: we.Slot, ID: ledger.Uint128(we.ID), Timestamp: uint64(we.Timestamp),
-		DebitID: ledger.Uint128(we.DebitAccountID), CreditID: ledger.Uint128(we.CreditAccountID), M: we.M,
-		DebitPrev: we.DebitPrev, CreditPrev: we.CreditPrev, Debit: we.Debit.ToHashchain(), Credit: we.Credit.ToHashchain()}
-	var err error
-	if ev.DebitPrevAlg, err = hashchain.ParseAlg(we.DebitPrevAlg); err != nil {
-		return ev, fmt.Errorf("debit_prev_alg: %w", err)
-	}
-	if ev.CreditPrevAlg, err = hashchain.ParseAlg(we.CreditPrevAlg); err != nil {
-		return ev, fmt.Errorf("credit_prev_alg: %w", err)
-	}
-	switch we.Kind {
-	case "transfer":
-		ev.Kind = hashchain.EventTransfer
-	case "expiry":
-		ev.Kind = hashchain.EventExpiry
-	default:
-		return ev, fmt.Errorf("unknown event kind %q", we.Kind)
-	}
-	if we.Corrects != nil {
-		ev.Link = &hashchain.Link{ID: ledger.Uint128(we.Corrects.TransferID), M: we.Corrects.M}
-	}
-	return ev, nil
 }
 
 // accountAnswers checks every account's own answer and its chain against

@@ -139,61 +139,6 @@ func sameJSON(t *testing.T, what string, got, want any) {
 
 func u128(id uint64) wire.U128 { return wire.U128(ledger.U128(id)) }
 
-// blockFromWire turns a served chain block into the block as served and the
-// input that recomputes it (audit/audit.go's fromWire).
-func blockFromWire(wb *wire.ChainBlock) (*hashchain.Block, *hashchain.BatchInput, error) {
-	alg, err := hashchain.ParseAlg(wb.Alg)
-	if err != nil {
-		return nil, nil, err
-	}
-	stamp, err := hashchain.DecodeStamp(wb.Stamp)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stamp: %w", err)
-	}
-	b := &hashchain.Block{Alg: alg, Version: uint64(wb.Version), Time: uint64(wb.Time), Stamp: stamp,
-		Prev: wb.Prev, System: wb.System, Root: wb.Root}
-	in := &hashchain.BatchInput{Alg: alg, Version: b.Version, Time: b.Time, Stamp: stamp}
-	for i := range wb.Genesis {
-		acc := wb.Genesis[i].Account.ToLedger()
-		rec := make([]byte, ledger.RecordSize)
-		ledger.EncodeAccount(rec, &acc)
-		in.Accounts = append(in.Accounts, rec)
-		b.Genesis = append(b.Genesis, hashchain.GenesisEntry{ID: acc.ID, Hash: wb.Genesis[i].Hash})
-	}
-	in.Records = make([]byte, len(wb.Transfers)*ledger.RecordSize)
-	for i := range wb.Transfers {
-		tr := wb.Transfers[i].ToLedger()
-		ledger.EncodeTransfer(in.Records[i*ledger.RecordSize:], &tr)
-	}
-	for i := range wb.Events {
-		we := &wb.Events[i]
-		ev := hashchain.Event{Slot: we.Slot, ID: ledger.Uint128(we.ID), Timestamp: uint64(we.Timestamp),
-			DebitID: ledger.Uint128(we.DebitAccountID), CreditID: ledger.Uint128(we.CreditAccountID), M: we.M,
-			DebitPrev: we.DebitPrev, CreditPrev: we.CreditPrev, Debit: we.Debit.ToHashchain(), Credit: we.Credit.ToHashchain()}
-		if ev.DebitPrevAlg, err = hashchain.ParseAlg(we.DebitPrevAlg); err != nil {
-			return nil, nil, fmt.Errorf("event %d: debit_prev_alg: %w", i, err)
-		}
-		if ev.CreditPrevAlg, err = hashchain.ParseAlg(we.CreditPrevAlg); err != nil {
-			return nil, nil, fmt.Errorf("event %d: credit_prev_alg: %w", i, err)
-		}
-		switch we.Kind {
-		case "transfer":
-			ev.Kind = hashchain.EventTransfer
-		case "expiry":
-			ev.Kind = hashchain.EventExpiry
-		default:
-			return nil, nil, fmt.Errorf("event %d: unknown kind %q", i, we.Kind)
-		}
-		if we.Corrects != nil {
-			ev.Link = &hashchain.Link{ID: ledger.Uint128(we.Corrects.TransferID), M: we.Corrects.M}
-		}
-		b.Events = append(b.Events, ev)
-		ev.M, ev.DebitPrev, ev.CreditPrev = hashchain.Hash{}, hashchain.Hash{}, hashchain.Hash{}
-		in.Events = append(in.Events, ev)
-	}
-	return b, in, nil
-}
-
 // blocksPage reads one page of a partition's chain blocks.
 func (e *env) blocksPage(t *testing.T, query string) wire.ChainBlocks {
 	t.Helper()
@@ -390,7 +335,7 @@ func (e *env) recomputeBlocks(t *testing.T, p int, blocks []wire.ChainBlock) *ha
 				p, i, wb.Version, wb.Partition, wb.Alg, wb.Prev, prev)
 		}
 		prev = wb.System
-		served, in, err := blockFromWire(wb)
+		served, in, err := wb.ToHashchain()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -705,7 +650,7 @@ func TestChain(t *testing.T) {
 			if len(page.Blocks) != 1 || page.Blocks[0].Version != p.Version {
 				t.Fatalf("no block of version %d: %+v", p.Version, page)
 			}
-			blk, _, err := blockFromWire(&page.Blocks[0])
+			blk, _, err := page.Blocks[0].ToHashchain()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -819,14 +764,14 @@ func TestChain(t *testing.T) {
 					bad := blocks[i]
 					bad.Transfers = slices.Clone(bad.Transfers)
 					bad.Transfers[0].Amount++
-					served, in, err := blockFromWire(&bad)
+					served, in, err := bad.ToHashchain()
 					if err != nil {
 						t.Fatal(err)
 					}
 					// Replay the partition up to the block, then the tampered one.
 					c := hashchain.NewChains(0)
 					for j := 0; j < i; j++ {
-						_, in, _ := blockFromWire(&blocks[j])
+						_, in, _ := blocks[j].ToHashchain()
 						if _, err := c.Apply(in); err != nil {
 							t.Fatal(err)
 						}
