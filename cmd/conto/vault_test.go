@@ -1,23 +1,21 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/conto-ledger/conto/engine/valuesplit/smtptest"
 	"github.com/conto-ledger/conto/engine/valuesplit/vaulthttp"
 )
 
@@ -139,7 +137,11 @@ func TestVaultProcesses(t *testing.T) {
 	bin := buildConto(t)
 	began := time.Now()
 	dir := t.TempDir()
-	sink := startMailSink(t)
+	sink, err := smtptest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
 
 	centerAdmin := filepath.Join(dir, "center-admin.token")
 	writeKey(t, centerAdmin)
@@ -151,7 +153,7 @@ func TestVaultProcesses(t *testing.T) {
 	center := &vaultProc{name: "center", log: filepath.Join(dir, "center.log"), args: []string{"vault", "center",
 		"--data", filepath.Join(dir, "center"), "--listen", centerAddr,
 		"--cluster-key", "c1=" + filepath.Join(dir, "c1.key"), "--cluster-key", "c2=" + filepath.Join(dir, "c2.key"),
-		"--admin-token-file", centerAdmin, "--smtp", sink.addr(), "--alert-to", "admin@example.com",
+		"--admin-token-file", centerAdmin, "--smtp", sink.Addr(), "--alert-to", "admin@example.com",
 		"--rotate-every", "0", "--check-every", "1h"}}
 	procs := []*vaultProc{center}
 	t.Cleanup(func() {
@@ -313,8 +315,8 @@ func TestVaultProcesses(t *testing.T) {
 		t.Fatalf("conto vault check after tampering: exit %d, want 1 naming block 1\n%s", code, out)
 	}
 	t.Logf("conto vault check after tampering: exit %d\n%s", code, out)
-	if msg := sink.waitFor(t, "admin@example.com", "block 1", 20*time.Second); msg == "" {
-		t.Fatalf("no alert naming block 1 reached admin@example.com; mail: %v", sink.all())
+	if msg := waitForMail(t, sink, "admin@example.com", "block 1", 20*time.Second); msg == "" {
+		t.Fatalf("no alert naming block 1 reached admin@example.com; mail: %v", sink.Messages())
 	}
 
 	// Repair, check again, and every item is still there.
@@ -416,128 +418,17 @@ func TestVaultFlags(t *testing.T) {
 	}
 }
 
-// mailSink is a minimal SMTP server for the process test (the library's
-// smtptest is internal to engine/valuesplit).
-type mailSink struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []mail
-	wg   sync.WaitGroup
-}
-
-type mail struct {
-	to   []string
-	data string
-}
-
-func startMailSink(t *testing.T) *mailSink {
+// waitForMail waits until a message to addr containing text arrives.
+func waitForMail(t *testing.T, sink *smtptest.Sink, addr, text string, d time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &mailSink{ln: ln}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, m := range sink.To(addr) {
+			if strings.Contains(m.Data, text) {
+				return m.Data
 			}
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.session(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		s.wg.Wait()
-	})
-	return s
-}
-
-func (s *mailSink) addr() string { return s.ln.Addr().String() }
-
-func (s *mailSink) session(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	r, w := bufio.NewReader(c), bufio.NewWriter(c)
-	say := func(l string) { w.WriteString(l + "\r\n"); w.Flush() }
-	say("220 sink")
-	var cur mail
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch verb := strings.ToUpper(strings.SplitN(line, " ", 2)[0]); verb {
-		case "EHLO":
-			say("250-sink")
-			say("250 8BITMIME")
-		case "HELO", "NOOP", "RSET", "MAIL":
-			if verb != "NOOP" {
-				cur = mail{}
-			}
-			say("250 ok")
-		case "RCPT":
-			if i, j := strings.IndexByte(line, '<'), strings.IndexByte(line, '>'); i >= 0 && j > i {
-				cur.to = append(cur.to, line[i+1:j])
-			}
-			say("250 ok")
-		case "DATA":
-			say("354 go on")
-			var b strings.Builder
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" || l == ".\n" {
-					break
-				}
-				b.WriteString(strings.TrimPrefix(l, "."))
-			}
-			cur.data = b.String()
-			s.mu.Lock()
-			s.msgs = append(s.msgs, cur)
-			s.mu.Unlock()
-			say("250 queued")
-		case "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("502 no")
 		}
 	}
-}
-
-func (s *mailSink) all() []mail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]mail(nil), s.msgs...)
-}
-
-// waitFor returns the first message to addr containing text, waiting up
-// to d.
-func (s *mailSink) waitFor(t *testing.T, addr, text string, d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		for _, m := range s.all() {
-			for _, to := range m.to {
-				if to == addr && strings.Contains(m.data, text) {
-					return m.data
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return ""
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return ""
 }
 
 // copyTree copies a directory tree (regular files only).

@@ -13,8 +13,8 @@ import (
 
 	vs "github.com/conto-ledger/conto/engine/valuesplit"
 	"github.com/conto-ledger/conto/engine/valuesplit/chain"
-	"github.com/conto-ledger/conto/engine/valuesplit/internal/smtptest"
 	"github.com/conto-ledger/conto/engine/valuesplit/notify"
+	"github.com/conto-ledger/conto/engine/valuesplit/smtptest"
 )
 
 func startSink(t *testing.T) *smtptest.Sink {

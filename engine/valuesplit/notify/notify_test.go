@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conto-ledger/conto/engine/valuesplit/internal/smtptest"
 	"github.com/conto-ledger/conto/engine/valuesplit/notify"
+	"github.com/conto-ledger/conto/engine/valuesplit/smtptest"
 )
 
 var bg = context.Background()

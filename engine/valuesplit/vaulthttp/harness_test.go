@@ -15,8 +15,8 @@ import (
 	"time"
 
 	vs "github.com/conto-ledger/conto/engine/valuesplit"
-	"github.com/conto-ledger/conto/engine/valuesplit/internal/smtptest"
 	"github.com/conto-ledger/conto/engine/valuesplit/notify"
+	"github.com/conto-ledger/conto/engine/valuesplit/smtptest"
 )
 
 // The harness runs a center and clusters in this process, each behind a
