@@ -80,6 +80,11 @@ func (s *Store) writer() {
 			err = s.write(job)
 		}
 		written := !broken && err == nil
+		// Before the version turns visible, so a reader who waited for it
+		// (Partition.Checkpoint) finds its system hash known to the signer.
+		if written && blk != nil && s.opts.OnSystemHash != nil { // only what is in Badger is signed
+			s.opts.OnSystemHash(blk.Version, blk.Alg, blk.System)
+		}
 		job.arena.reset()
 		s.arenas <- job.arena
 		s.mu.Lock()
@@ -94,9 +99,6 @@ func (s *Store) writer() {
 		}
 		s.visibleCond.Broadcast()
 		s.mu.Unlock()
-		if written && blk != nil && s.opts.OnSystemHash != nil { // only what is in Badger is signed
-			s.opts.OnSystemHash(blk.Version, blk.Alg, blk.System)
-		}
 	}
 }
 
